@@ -32,7 +32,9 @@ where
     OE: std::error::Error,
 {
     if binding.operation() != Operation::AuxInfo {
-        return Err(EngineError::InvalidInput("binding is not for aux info".into()));
+        return Err(EngineError::InvalidInput(
+            "binding is not for aux info".into(),
+        ));
     }
     let i = binding.index_of(me)?;
     let (party, faults) = transport::typed::<Msg, _, _, _, _>(binding, i, incoming, outgoing);

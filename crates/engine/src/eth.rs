@@ -110,8 +110,7 @@ impl EthSignature {
         digest: &[u8; 32],
         expected: &PublicKey,
     ) -> Result<Self, EngineError> {
-        let sig =
-            K256Signature::from_scalars(r, s).map_err(|_| EngineError::InvalidSignature)?;
+        let sig = K256Signature::from_scalars(r, s).map_err(|_| EngineError::InvalidSignature)?;
         let sig = sig.normalize_s().unwrap_or(sig);
         for id in 0u8..2 {
             let Some(recid) = RecoveryId::from_byte(id) else {
@@ -204,7 +203,8 @@ mod tests {
     #[test]
     fn single_key_signature_round_trip() {
         let sk = SigningKey::from_slice(&[0x11; 32]).unwrap();
-        let pk = PublicKey::from_sec1(sk.verifying_key().to_encoded_point(true).as_bytes()).unwrap();
+        let pk =
+            PublicKey::from_sec1(sk.verifying_key().to_encoded_point(true).as_bytes()).unwrap();
         let digest = [0x42u8; 32];
         let (sig, _) = sk.sign_prehash_recoverable(&digest).unwrap();
         let bytes = sig.to_bytes();
@@ -218,8 +218,13 @@ mod tests {
         let other_pk =
             PublicKey::from_sec1(other.verifying_key().to_encoded_point(true).as_bytes()).unwrap();
         assert!(
-            EthSignature::from_rs(r.try_into().unwrap(), s.try_into().unwrap(), &digest, &other_pk)
-                .is_err()
+            EthSignature::from_rs(
+                r.try_into().unwrap(),
+                s.try_into().unwrap(),
+                &digest,
+                &other_pk
+            )
+            .is_err()
         );
     }
 }

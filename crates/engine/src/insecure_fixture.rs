@@ -15,8 +15,9 @@ pub fn trusted_aux(members: &[PartyId]) -> Result<Vec<AuxInfo>, EngineError> {
     let primes = (0..members.len())
         .map(|k| insecure_test_primes::pair(k).map(|p| p.into_inner().split()))
         .collect::<Result<Vec<_>, _>>()?;
-    let auxes = cggmp21::trusted_dealer::generate_aux_data_with_primes(&mut OsRng, primes, false, false)
-        .map_err(|e| EngineError::InvalidShare(e.to_string()))?;
+    let auxes =
+        cggmp21::trusted_dealer::generate_aux_data_with_primes(&mut OsRng, primes, false, false)
+            .map_err(|e| EngineError::InvalidShare(e.to_string()))?;
     auxes
         .into_iter()
         .enumerate()

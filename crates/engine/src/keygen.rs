@@ -38,7 +38,9 @@ where
     OE: std::error::Error,
 {
     if binding.operation() != Operation::Keygen {
-        return Err(EngineError::InvalidInput("binding is not for keygen".into()));
+        return Err(EngineError::InvalidInput(
+            "binding is not for keygen".into(),
+        ));
     }
     let n = binding.n();
     if threshold < 2 || threshold > n {

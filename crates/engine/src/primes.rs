@@ -39,7 +39,9 @@ impl SafePrimes {
         };
         PregeneratedPrimes::new(parse(p)?, parse(q)?)
             .map(SafePrimes)
-            .ok_or_else(|| EngineError::InvalidInput("primes too small for 128-bit security".into()))
+            .ok_or_else(|| {
+                EngineError::InvalidInput("primes too small for 128-bit security".into())
+            })
     }
 
     /// Serialized (secret!) form to persist.
@@ -199,7 +201,12 @@ fn worker_loop(
             match tx.try_send(primes) {
                 Ok(()) => {
                     let now = ready.fetch_add(1, Ordering::SeqCst) + 1;
-                    tracing::info!(worker, took_ms = took.as_millis() as u64, ready = now, "safe-prime pair ready");
+                    tracing::info!(
+                        worker,
+                        took_ms = took.as_millis() as u64,
+                        ready = now,
+                        "safe-prime pair ready"
+                    );
                     progress(PrimeEvent::Found {
                         worker,
                         took,
@@ -247,10 +254,15 @@ pub mod insecure_test_primes {
         let lines = data_lines();
         let n = lines.len() / 2;
         if n == 0 {
-            return Err(EngineError::InvalidInput("insecure prime fixture is empty".into()));
+            return Err(EngineError::InvalidInput(
+                "insecure prime fixture is empty".into(),
+            ));
         }
         let k = k % n;
-        tracing::warn!(pair = k, "using INSECURE public test primes: tests and devnet only");
+        tracing::warn!(
+            pair = k,
+            "using INSECURE public test primes: tests and devnet only"
+        );
         SafePrimes::from_decimal(lines[2 * k], lines[2 * k + 1])
     }
 }
@@ -268,7 +280,10 @@ mod tests {
         let (a, b) = back.into_inner().split();
         let (c, d) = p.into_inner().split();
         assert_eq!((a, b), (c, d));
-        assert_eq!(format!("{:?}", insecure_test_primes::pair(0).unwrap()), "SafePrimes(<secret>)");
+        assert_eq!(
+            format!("{:?}", insecure_test_primes::pair(0).unwrap()),
+            "SafePrimes(<secret>)"
+        );
     }
 
     #[test]

@@ -109,20 +109,29 @@ impl ResharePlan {
     /// Protocol participants: dealers first, then new parties that do not deal.
     pub fn participants(&self) -> Vec<PartyId> {
         let mut all = self.dealers.clone();
-        all.extend(self.new_parties.iter().filter(|p| !self.dealers.contains(p)));
+        all.extend(
+            self.new_parties
+                .iter()
+                .filter(|p| !self.dealers.contains(p)),
+        );
         all
     }
 
     /// Parameters hashed into the run's binding.
     pub fn params(&self) -> Result<Vec<u8>, EngineError> {
         let mut out = Vec::new();
-        ciborium::into_writer(self, &mut out).map_err(|e| EngineError::InvalidInput(e.to_string()))?;
+        ciborium::into_writer(self, &mut out)
+            .map_err(|e| EngineError::InvalidInput(e.to_string()))?;
         Ok(out)
     }
 
     /// The binding for this plan (operation Reshare, or Refresh when committee and threshold
     /// stay).
-    pub fn binding(&self, session_id: [u8; 32], key_id: &str) -> Result<SessionBinding, EngineError> {
+    pub fn binding(
+        &self,
+        session_id: [u8; 32],
+        key_id: &str,
+    ) -> Result<SessionBinding, EngineError> {
         self.validate()?;
         let op = if self.is_refresh() {
             Operation::Refresh
@@ -340,21 +349,18 @@ where
             .iter()
             .position(|d| d == me)
             .ok_or_else(|| EngineError::InvalidInput("not a dealer".into()))?;
-        let lambda = lagrange_coefficient_at_zero(my_pos, &dealer_preimages).ok_or_else(|| {
-            EngineError::InvalidShare("dealer preimages are not distinct".into())
-        })?;
+        let lambda = lagrange_coefficient_at_zero(my_pos, &dealer_preimages)
+            .ok_or_else(|| EngineError::InvalidShare("dealer preimages are not distinct".into()))?;
         let x_old: &Scalar<Curve> = dirty.x.as_ref();
         let mut w = Scalar::<Curve>::from(lambda) * x_old;
         #[cfg(test)]
         if let Some(Cheat::WrongConstant) = cheat {
             w += Scalar::<Curve>::one();
         }
-        let f = Polynomial::sample_with_const_term(&mut OsRng, t_new - 1, SecretScalar::new(&mut w));
-        let commitments: Vec<Point<Curve>> = f
-            .coefs()
-            .iter()
-            .map(|c| Point::generator() * c)
-            .collect();
+        let f =
+            Polynomial::sample_with_const_term(&mut OsRng, t_new - 1, SecretScalar::new(&mut w));
+        let commitments: Vec<Point<Curve>> =
+            f.coefs().iter().map(|c| Point::generator() * c).collect();
         for (j, p) in plan.new_parties.iter().enumerate() {
             let Some(to) = parties.iter().position(|x| x == p) else {
                 continue;
@@ -463,7 +469,10 @@ where
     let key_info_hash = hash_info(&key_info)?;
     for (d, deal) in dealings.iter().enumerate() {
         if hash_info(&deal.key_info)? != key_info_hash {
-            return Err(blame(d, "dealer's key info differs from the other dealers'"));
+            return Err(blame(
+                d,
+                "dealer's key info differs from the other dealers'",
+            ));
         }
     }
     if key_info.shared_public_key != expected_pk {
@@ -485,11 +494,14 @@ where
             reason: "dealers' key info does not match the old committee".into(),
         });
     }
-    let vss = key_info.vss_setup.as_ref().ok_or_else(|| EngineError::Aborted {
-        operation: op,
-        culprits: plan.dealers.clone(),
-        reason: "key info has no VSS setup".into(),
-    })?;
+    let vss = key_info
+        .vss_setup
+        .as_ref()
+        .ok_or_else(|| EngineError::Aborted {
+            operation: op,
+            culprits: plan.dealers.clone(),
+            reason: "key info has no VSS setup".into(),
+        })?;
     if vss.min_signers != plan.old_threshold {
         return Err(EngineError::Aborted {
             operation: op,
@@ -531,7 +543,11 @@ where
                     };
                     v
                 }
-                None => return Err(EngineError::InvalidInput("dealer lost its polynomial".into())),
+                None => {
+                    return Err(EngineError::InvalidInput(
+                        "dealer lost its polynomial".into(),
+                    ));
+                }
             }
         } else {
             shares
@@ -540,10 +556,12 @@ where
                 .and_then(|(_, _, m)| m.sigma)
                 .ok_or_else(|| blame(d, "dealer sent no share to a new party"))?
         };
-        let committed: Point<Curve> =
-            Polynomial::from_coefs(deal.commitments.clone()).value(&my_x);
+        let committed: Point<Curve> = Polynomial::from_coefs(deal.commitments.clone()).value(&my_x);
         if Point::generator() * sigma != committed {
-            return Err(blame(d, "dealer's share is inconsistent with its commitments"));
+            return Err(blame(
+                d,
+                "dealer's share is inconsistent with its commitments",
+            ));
         }
         x_new += sigma;
     }
@@ -627,4 +645,131 @@ fn dealer_preimages(
                 .ok_or_else(|| EngineError::InvalidInput(format!("{d} is not an old holder")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim;
+
+    /// Runs `plan` with dealer `cheater` misbehaving; returns each participant's result.
+    async fn run_with_cheat(
+        plan: &ResharePlan,
+        old: &[CoreShare],
+        cheater: PartyId,
+        cheat: Cheat,
+    ) -> Vec<(PartyId, Result<Option<CoreShare>, EngineError>)> {
+        let binding = plan.binding(sim::session_id(), "k").unwrap();
+        let (eps, _) = sim::network(binding.n(), None);
+        let mut runs = Vec::new();
+        for (ep, me) in eps.into_iter().zip(binding.parties().to_vec()) {
+            let b = binding.clone();
+            let plan = plan.clone();
+            let share = old.iter().find(|s| s.holder() == me).cloned();
+            let cheat = (me == cheater).then_some(cheat);
+            runs.push(tokio::spawn(async move {
+                let r = run(
+                    &b,
+                    &plan,
+                    &me,
+                    share.as_ref(),
+                    ep.incoming,
+                    ep.outgoing,
+                    cheat,
+                )
+                .await;
+                (me, r)
+            }));
+        }
+        let mut out = Vec::new();
+        for r in runs {
+            out.push(
+                tokio::time::timeout(std::time::Duration::from_secs(60), r)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    async fn setup() -> (Vec<PartyId>, Vec<CoreShare>, ResharePlan) {
+        let all = sim::party_ids(7);
+        let old = all[..4].to_vec();
+        let cores = sim::keygen("k", &old, 2).await.unwrap();
+        let plan = ResharePlan {
+            old_parties: old.clone(),
+            old_threshold: 2,
+            dealers: vec![old[0], old[1], old[2]],
+            new_parties: vec![old[2], all[4], all[5], all[6]],
+            new_threshold: 3,
+            public_key: cores[0].public_key(),
+        };
+        (all, cores, plan)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_constant_dealer_is_named_by_every_new_party() {
+        let (all, cores, plan) = setup().await;
+        let cheater = all[1];
+        let results = run_with_cheat(&plan, &cores, cheater, Cheat::WrongConstant).await;
+        for (me, r) in results {
+            if plan.new_parties.contains(&me) {
+                match r {
+                    Err(EngineError::Aborted {
+                        culprits, reason, ..
+                    }) => {
+                        assert_eq!(culprits, vec![cheater], "{me}");
+                        assert!(reason.contains("constant commitment"), "{reason}");
+                    }
+                    other => panic!("{me}: expected abort naming the cheater, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn share_inconsistent_with_commitments_is_caught_and_dealer_named() {
+        let (all, cores, plan) = setup().await;
+        let cheater = all[0];
+        let victim = plan.new_parties[2];
+        let results = run_with_cheat(&plan, &cores, cheater, Cheat::BadShareFor(2)).await;
+        for (me, r) in results {
+            if me == victim {
+                match r {
+                    Err(EngineError::Aborted {
+                        culprits, reason, ..
+                    }) => {
+                        assert_eq!(culprits, vec![cheater]);
+                        assert!(reason.contains("inconsistent"), "{reason}");
+                    }
+                    other => panic!("victim: expected abort naming the cheater, got {other:?}"),
+                }
+            } else if plan.new_parties.contains(&me) {
+                // Other new parties got honest values and finish; the victim refuses to confirm,
+                // so the node layer never activates the new shares.
+                assert!(r.unwrap().is_some());
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_plans_are_refused() {
+        let (all, cores, plan) = setup().await;
+        let mut few = plan.clone();
+        few.dealers = vec![all[0]];
+        assert!(few.validate().is_err());
+        let mut outsider = plan.clone();
+        outsider.dealers = vec![all[0], all[5]];
+        assert!(outsider.validate().is_err());
+        let mut t = plan.clone();
+        t.new_threshold = 5;
+        assert!(t.validate().is_err());
+        // A dealer whose share is for another key is refused before anything is sent.
+        let other = sim::keygen("k2", &all[..4], 2).await.unwrap();
+        let mut wrong = cores.clone();
+        wrong[0] = other[0].clone();
+        let res = sim::reshare("k", &plan, &wrong).await;
+        assert!(matches!(res, Err(EngineError::InvalidInput(_))), "{res:?}");
+    }
 }

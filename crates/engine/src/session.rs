@@ -241,7 +241,9 @@ mod tests {
 
     #[test]
     fn party_id_parses_and_prints() {
-        let id: PartyId = "0x0101010101010101010101010101010101010101".parse().unwrap();
+        let id: PartyId = "0x0101010101010101010101010101010101010101"
+            .parse()
+            .unwrap();
         assert_eq!(id, p(1));
         assert_eq!(id.to_string(), "0x0101010101010101010101010101010101010101");
         assert!("0x01".parse::<PartyId>().is_err());

@@ -79,16 +79,19 @@ where
     OE: std::error::Error,
 {
     if binding.operation() != Operation::Sign || binding.key_id().is_empty() {
-        return Err(EngineError::InvalidInput("binding is not for signing".into()));
+        return Err(EngineError::InvalidInput(
+            "binding is not for signing".into(),
+        ));
     }
-    if binding.digest() != SessionBinding::new(
-        binding.session_id(),
-        Operation::Sign,
-        binding.key_id(),
-        binding.parties().to_vec(),
-        &sign_params(digest),
-    )?
-    .digest()
+    if binding.digest()
+        != SessionBinding::new(
+            binding.session_id(),
+            Operation::Sign,
+            binding.key_id(),
+            binding.parties().to_vec(),
+            &sign_params(digest),
+        )?
+        .digest()
     {
         return Err(EngineError::InvalidInput(
             "binding does not commit to this digest".into(),
@@ -132,7 +135,9 @@ where
     OE: std::error::Error,
 {
     if binding.operation() != Operation::Presign {
-        return Err(EngineError::InvalidInput("binding is not for presigning".into()));
+        return Err(EngineError::InvalidInput(
+            "binding is not for presigning".into(),
+        ));
     }
     let (i, at_keygen) = signer_indices(binding, share)?;
     let (party, faults) = transport::typed::<Msg, _, _, _, _>(binding, i, incoming, outgoing);

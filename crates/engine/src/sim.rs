@@ -7,11 +7,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::Sink;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -47,12 +47,18 @@ impl Traffic {
 
     /// Bytes sent by each party (a broadcast counts once per recipient).
     pub fn bytes_sent(&self) -> Vec<u64> {
-        self.bytes.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+        self.bytes
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Messages sent by each party (a broadcast counts once per recipient).
     pub fn messages_sent(&self) -> Vec<u64> {
-        self.messages.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+        self.messages
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
     }
 }
 
@@ -89,7 +95,9 @@ impl Sink<RawOutgoing> for SimSink {
         let this = self.get_mut();
         let (targets, msg_type): (Vec<u16>, _) = match item.recipient {
             MessageDestination::AllParties => (
-                (0..this.peers.len() as u16).filter(|j| *j != this.me).collect(),
+                (0..this.peers.len() as u16)
+                    .filter(|j| *j != this.me)
+                    .collect(),
                 MessageType::Broadcast,
             ),
             MessageDestination::OneParty(j) => (vec![j], MessageType::P2P),
@@ -205,7 +213,11 @@ where
 }
 
 /// Runs keygen among `parties` with threshold `t`; returns every party's share.
-pub async fn keygen(key_id: &str, parties: &[PartyId], t: u16) -> Result<Vec<CoreShare>, EngineError> {
+pub async fn keygen(
+    key_id: &str,
+    parties: &[PartyId],
+    t: u16,
+) -> Result<Vec<CoreShare>, EngineError> {
     let binding = SessionBinding::new(
         session_id(),
         Operation::Keygen,
@@ -219,9 +231,7 @@ pub async fn keygen(key_id: &str, parties: &[PartyId], t: u16) -> Result<Vec<Cor
         .zip(parties.iter().copied())
         .map(|(ep, me)| {
             let b = binding.clone();
-            async move {
-                crate::keygen::keygen(&b, &me, t, ep.incoming, ep.outgoing).await
-            }
+            async move { crate::keygen::keygen(&b, &me, t, ep.incoming, ep.outgoing).await }
         })
         .collect();
     join(parties_futs).await
@@ -240,9 +250,7 @@ pub async fn aux_info(
         .zip(primes)
         .map(|((ep, me), primes)| {
             let b = binding.clone();
-            async move {
-                crate::aux::aux_info_gen(&b, &me, primes, ep.incoming, ep.outgoing).await
-            }
+            async move { crate::aux::aux_info_gen(&b, &me, primes, ep.incoming, ep.outgoing).await }
         })
         .collect();
     Ok((join(parties_futs).await?, traffic))
@@ -269,9 +277,7 @@ pub async fn sign(
         .zip(signers.iter().cloned())
         .map(|(ep, share)| {
             let b = binding.clone();
-            async move {
-                crate::sign::sign(&b, &share, &digest, ep.incoming, ep.outgoing).await
-            }
+            async move { crate::sign::sign(&b, &share, &digest, ep.incoming, ep.outgoing).await }
         })
         .collect();
     let sigs = join(parties_futs).await?;
@@ -295,9 +301,7 @@ pub async fn presign(
         .zip(signers.iter().cloned())
         .map(|(ep, share)| {
             let b = binding.clone();
-            async move {
-                crate::sign::presign(&b, &share, ep.incoming, ep.outgoing).await
-            }
+            async move { crate::sign::presign(&b, &share, ep.incoming, ep.outgoing).await }
         })
         .collect();
     Ok((join(parties_futs).await?, traffic))

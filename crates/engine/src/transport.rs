@@ -128,7 +128,9 @@ pub(crate) fn fault_error(binding: &SessionBinding, faults: &FaultCell) -> Optio
     let operation = binding.operation();
     let names = |i: u16| binding.names(&[i]).into_iter().next();
     match faults.take()? {
-        Fault::WrongSession(i) => names(i).map(|culprit| EngineError::WrongSession { operation, culprit }),
+        Fault::WrongSession(i) => {
+            names(i).map(|culprit| EngineError::WrongSession { operation, culprit })
+        }
         Fault::Malformed(i, reason) => names(i).map(|culprit| EngineError::Malformed {
             operation,
             culprit,
