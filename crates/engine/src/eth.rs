@@ -195,7 +195,7 @@ mod tests {
             "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
         ] {
             let mut b = [0u8; 20];
-            hex::decode_to_slice(&a[2..].to_lowercase(), &mut b).unwrap();
+            hex::decode_to_slice(a[2..].to_lowercase(), &mut b).unwrap();
             assert_eq!(checksum_address(&b), a);
         }
     }

@@ -454,8 +454,8 @@ where
 
     // Dealers are participants 0..dealer_count (see `participants`).
     let mut dealings = Vec::with_capacity(dealer_count);
-    for d in 0..dealer_count {
-        let deal = all_deals[d]
+    for (d, msg) in all_deals.iter().take(dealer_count).enumerate() {
+        let deal = msg
             .deal
             .as_ref()
             .ok_or_else(|| blame(d, "dealer sent no dealing"))?;

@@ -310,8 +310,8 @@ async fn message_from_another_session_is_rejected_and_sender_named() {
                 .unwrap(),
         );
     }
-    for k in 0..2 {
-        match &results[k] {
+    for (k, result) in results.iter().enumerate().take(2) {
+        match result {
             Err(EngineError::WrongSession { culprit, .. }) => assert_eq!(*culprit, parties[2]),
             other => panic!("party {k}: expected WrongSession, got {other:?}"),
         }
