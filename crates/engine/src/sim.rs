@@ -212,12 +212,31 @@ where
     Ok(out.into_iter().flatten().collect())
 }
 
-/// Runs keygen among `parties` with threshold `t`; returns every party's share.
-pub async fn keygen(
+/// One party's part of a simulated run.
+pub type PartyRun<T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'static>>;
+
+/// Every party of one run, ready to be driven — by [`Run::join`] on the tokio runtime, or by a
+/// benchmark on threads of its own.
+pub struct Run<T> {
+    /// Party futures in binding order.
+    pub parties: Vec<PartyRun<T>>,
+    /// Traffic counters of the run's network.
+    pub traffic: Traffic,
+}
+
+impl<T: Send + 'static> Run<T> {
+    /// Drives every party on the current tokio runtime (see [`join`]).
+    pub async fn join(self) -> Result<(Vec<T>, Traffic), EngineError> {
+        Ok((join(self.parties).await?, self.traffic))
+    }
+}
+
+/// Keygen among `parties` with threshold `t`.
+pub fn keygen_run(
     key_id: &str,
     parties: &[PartyId],
     t: u16,
-) -> Result<Vec<CoreShare>, EngineError> {
+) -> Result<Run<CoreShare>, EngineError> {
     let binding = SessionBinding::new(
         session_id(),
         Operation::Keygen,
@@ -225,16 +244,48 @@ pub async fn keygen(
         parties.to_vec(),
         &crate::keygen::params(t),
     )?;
-    let (eps, _) = network(binding.n(), None);
-    let parties_futs: Vec<_> = eps
+    let (eps, traffic) = network(binding.n(), None);
+    let parties = eps
         .into_iter()
         .zip(parties.iter().copied())
         .map(|(ep, me)| {
             let b = binding.clone();
-            async move { crate::keygen::keygen(&b, &me, t, ep.incoming, ep.outgoing).await }
+            Box::pin(
+                async move { crate::keygen::keygen(&b, &me, t, ep.incoming, ep.outgoing).await },
+            ) as PartyRun<CoreShare>
         })
         .collect();
-    join(parties_futs).await
+    Ok(Run { parties, traffic })
+}
+
+/// Runs keygen among `parties` with threshold `t`; returns every party's share.
+pub async fn keygen(
+    key_id: &str,
+    parties: &[PartyId],
+    t: u16,
+) -> Result<Vec<CoreShare>, EngineError> {
+    Ok(keygen_run(key_id, parties, t)?.join().await?.0)
+}
+
+/// The real aux-info protocol among `members`, party k using `primes[k]`.
+pub fn aux_info_run(
+    members: &[PartyId],
+    primes: Vec<SafePrimes>,
+) -> Result<Run<AuxInfo>, EngineError> {
+    let binding = SessionBinding::new(session_id(), Operation::AuxInfo, "", members.to_vec(), b"")?;
+    let (eps, traffic) = network(binding.n(), None);
+    let parties = eps
+        .into_iter()
+        .zip(members.iter().copied())
+        .zip(primes)
+        .map(|((ep, me), primes)| {
+            let b = binding.clone();
+            Box::pin(async move {
+                crate::aux::aux_info_gen(&b, &me, primes, ep.incoming, ep.outgoing).await
+            }) as PartyRun<AuxInfo>
+        })
+        .collect();
+    Ok(Run { parties, traffic })
 }
 
 /// Runs the real aux-info protocol among `members`, party k using `primes[k]`.
@@ -242,27 +293,15 @@ pub async fn aux_info(
     members: &[PartyId],
     primes: Vec<SafePrimes>,
 ) -> Result<(Vec<AuxInfo>, Traffic), EngineError> {
-    let binding = SessionBinding::new(session_id(), Operation::AuxInfo, "", members.to_vec(), b"")?;
-    let (eps, traffic) = network(binding.n(), None);
-    let parties_futs: Vec<_> = eps
-        .into_iter()
-        .zip(members.iter().copied())
-        .zip(primes)
-        .map(|((ep, me), primes)| {
-            let b = binding.clone();
-            async move { crate::aux::aux_info_gen(&b, &me, primes, ep.incoming, ep.outgoing).await }
-        })
-        .collect();
-    Ok((join(parties_futs).await?, traffic))
+    aux_info_run(members, primes)?.join().await
 }
 
-/// Full signing by exactly the given holders (their order is the run's order); every signer
-/// must produce the same signature, which is returned with the traffic.
-pub async fn sign(
+/// Full signing of `digest` by exactly the given holders (their order is the run's order).
+pub fn sign_run(
     key_id: &str,
     signers: &[KeyShare],
     digest: [u8; 32],
-) -> Result<(EthSignature, Traffic), EngineError> {
+) -> Result<Run<EthSignature>, EngineError> {
     let parties: Vec<PartyId> = signers.iter().map(KeyShare::holder).collect();
     let binding = SessionBinding::new(
         session_id(),
@@ -272,16 +311,28 @@ pub async fn sign(
         &crate::sign::sign_params(&digest),
     )?;
     let (eps, traffic) = network(binding.n(), None);
-    let parties_futs: Vec<_> = eps
+    let parties = eps
         .into_iter()
         .zip(signers.iter().cloned())
         .map(|(ep, share)| {
             let b = binding.clone();
-            async move { crate::sign::sign(&b, &share, &digest, ep.incoming, ep.outgoing).await }
+            Box::pin(async move {
+                crate::sign::sign(&b, &share, &digest, ep.incoming, ep.outgoing).await
+            }) as PartyRun<EthSignature>
         })
         .collect();
-    let sigs = join(parties_futs).await?;
-    let first = sigs[0];
+    Ok(Run { parties, traffic })
+}
+
+/// Full signing by exactly the given holders; every signer must produce the same signature,
+/// which is returned with the traffic.
+pub async fn sign(
+    key_id: &str,
+    signers: &[KeyShare],
+    digest: [u8; 32],
+) -> Result<(EthSignature, Traffic), EngineError> {
+    let (sigs, traffic) = sign_run(key_id, signers, digest)?.join().await?;
+    let first = *sigs.first().ok_or(EngineError::InvalidSignature)?;
     if sigs.iter().any(|s| *s != first) {
         return Err(EngineError::InvalidSignature);
     }
@@ -289,62 +340,70 @@ pub async fn sign(
 }
 
 /// Presignature generation by exactly the given holders.
-pub async fn presign(
-    key_id: &str,
-    signers: &[KeyShare],
-) -> Result<(Vec<Presignature>, Traffic), EngineError> {
+pub fn presign_run(key_id: &str, signers: &[KeyShare]) -> Result<Run<Presignature>, EngineError> {
     let parties: Vec<PartyId> = signers.iter().map(KeyShare::holder).collect();
     let binding = SessionBinding::new(session_id(), Operation::Presign, key_id, parties, b"")?;
     let (eps, traffic) = network(binding.n(), None);
-    let parties_futs: Vec<_> = eps
+    let parties = eps
         .into_iter()
         .zip(signers.iter().cloned())
         .map(|(ep, share)| {
             let b = binding.clone();
-            async move { crate::sign::presign(&b, &share, ep.incoming, ep.outgoing).await }
+            Box::pin(
+                async move { crate::sign::presign(&b, &share, ep.incoming, ep.outgoing).await },
+            ) as PartyRun<Presignature>
         })
         .collect();
-    Ok((join(parties_futs).await?, traffic))
+    Ok(Run { parties, traffic })
 }
 
-/// Runs a resharing plan: `old` holds the dealers' current shares (any order; dealers are
-/// picked from it by holder). Returns the new committee's shares in `plan.new_parties` order.
-pub async fn reshare(
+/// Presignature generation by exactly the given holders.
+pub async fn presign(
+    key_id: &str,
+    signers: &[KeyShare],
+) -> Result<(Vec<Presignature>, Traffic), EngineError> {
+    presign_run(key_id, signers)?.join().await
+}
+
+/// A resharing plan; `old` holds the dealers' current shares (dealers are picked from it by
+/// holder). Each party yields its new share, if it is in the new committee.
+pub fn reshare_run(
     key_id: &str,
     plan: &ResharePlan,
     old: &[CoreShare],
-) -> Result<(Vec<CoreShare>, Traffic), EngineError> {
+) -> Result<Run<Option<CoreShare>>, EngineError> {
     let binding = plan.binding(session_id(), key_id)?;
     let (eps, traffic) = network(binding.n(), None);
-    let parties_futs: Vec<_> = eps
+    let parties = eps
         .into_iter()
         .zip(binding.parties().to_vec())
         .map(|(ep, me)| {
             let b = binding.clone();
             let plan = plan.clone();
             let share = old.iter().find(|s| s.holder() == me).cloned();
-            async move {
-                let out = crate::reshare::reshare(
-                    &b,
-                    &plan,
-                    &me,
-                    share.as_ref(),
-                    ep.incoming,
-                    ep.outgoing,
-                )
-                .await?;
-                Ok(out.map(|s| (me, s)))
-            }
+            Box::pin(async move {
+                crate::reshare::reshare(&b, &plan, &me, share.as_ref(), ep.incoming, ep.outgoing)
+                    .await
+            }) as PartyRun<Option<CoreShare>>
         })
         .collect();
-    let outs = join(parties_futs).await?;
+    Ok(Run { parties, traffic })
+}
+
+/// Runs a resharing plan; returns the new committee's shares in `plan.new_parties` order.
+pub async fn reshare(
+    key_id: &str,
+    plan: &ResharePlan,
+    old: &[CoreShare],
+) -> Result<(Vec<CoreShare>, Traffic), EngineError> {
+    let (outs, traffic) = reshare_run(key_id, plan, old)?.join().await?;
+    let outs: Vec<CoreShare> = outs.into_iter().flatten().collect();
     let mut new_shares = Vec::with_capacity(plan.new_parties.len());
     for p in &plan.new_parties {
         let s = outs
             .iter()
-            .flatten()
-            .find(|(me, _)| me == p)
-            .map(|(_, s)| s.clone())
+            .find(|s| s.holder() == *p)
+            .cloned()
             .ok_or_else(|| EngineError::Internal {
                 operation: Operation::Reshare,
                 reason: format!("{p} produced no share"),

@@ -1,0 +1,279 @@
+//! The HTTP JSON API (axum) and the node WebSocket endpoint.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Request, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cohort_engine::PublicKey;
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::State;
+use crate::coord::{self, OpError};
+use crate::registry::KeyEntry;
+
+/// Largest request body the API reads.
+const MAX_BODY: usize = 1024 * 1024;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    let api = Router::new()
+        .route("/v1/keys", post(create_key).get(list_keys))
+        .route("/v1/keys/{key_id}", get(get_key).delete(delete_key))
+        .route("/v1/keys/{key_id}/sign", post(sign))
+        .route("/v1/nodes", get(nodes))
+        .route("/v1/operations/{session_id}", get(operation))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/ws", get(ws))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// An API error: `{"error": {"code", "message", ...}}` with a fitting status.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+impl ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::from_body(ErrorBody::new(code, message), Vec::new(), None)
+    }
+
+    fn from_body(e: ErrorBody, absent: Vec<Address>, session: Option<Bytes32>) -> Self {
+        let status = match e.code {
+            ErrorCode::BadRequest | ErrorCode::NotAParty => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::KeyNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::KeyPending | ErrorCode::JournalConflict | ErrorCode::Replayed => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::KeyNotReady | ErrorCode::ContentRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotEnoughParties | ErrorCode::AuxMissing => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::ProtocolFailed => StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut err = json!({ "code": e.code, "message": e.message });
+        if !e.culprits.is_empty() {
+            err["culprits"] = json!(e.culprits);
+        }
+        if !absent.is_empty() {
+            err["absent"] = json!(absent);
+        }
+        if let Some(s) = session.filter(|s| s.0 != [0; 32]) {
+            err["session_id"] = json!(s);
+        }
+        ApiError {
+            status,
+            body: json!({ "error": err }),
+        }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        ApiError::from_body(e.error, e.absent, Some(e.session_id))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+async fn auth(
+    AxState(state): AxState<Arc<State>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Constant-time comparison of the token.
+        let ok = given.is_some_and(|g| {
+            g.len() == token.len()
+                && g.bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !ok {
+            return ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// A key as the API shows it.
+#[derive(Serialize)]
+struct KeyView {
+    key_id: String,
+    status: &'static str,
+    threshold: u16,
+    parties: Vec<Address>,
+    public_key: String,
+    address: String,
+    key_session_id: Bytes32,
+}
+
+fn view(k: &KeyEntry) -> KeyView {
+    let address = PublicKey::from_sec1(&k.public_key.0)
+        .map(|p| p.address_checksummed())
+        .unwrap_or_default();
+    KeyView {
+        key_id: k.key_id.clone(),
+        status: if k.deleted { "deleted" } else { "ready" },
+        threshold: k.threshold,
+        parties: k.parties.clone(),
+        public_key: k.public_key.to_string(),
+        address,
+        key_session_id: k.key_session_id,
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateKey {
+    key_id: String,
+    threshold: u16,
+    #[serde(default)]
+    parties: Option<Vec<Address>>,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad JSON body: {e}")))
+}
+
+async fn create_key(
+    AxState(state): AxState<Arc<State>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: CreateKey = json_body(&body)?;
+    let (entry, record) = coord::keygen(&state, req.key_id, req.threshold, req.parties).await?;
+    let status = if record.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(&entry))).into_response())
+}
+
+async fn list_keys(AxState(state): AxState<Arc<State>>) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = state
+        .registry
+        .list()
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(Json(keys.iter().filter(|k| !k.deleted).map(view).collect()))
+}
+
+async fn get_key(
+    AxState(state): AxState<Arc<State>>,
+    Path(key_id): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    Ok(Json(view(&coord::live_key(&state, &key_id)?)))
+}
+
+async fn delete_key(
+    AxState(state): AxState<Arc<State>>,
+    Path(key_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rec = coord::delete(&state, &key_id).await?;
+    Ok(Json(json!({
+        "key_id": key_id,
+        "deleted": true,
+        "confirmed_by": rec.ready,
+        "pending": rec.absent,
+        "session_id": rec.session_id,
+    })))
+}
+
+#[derive(Deserialize)]
+struct SignReq {
+    digest: Bytes32,
+}
+
+async fn sign(
+    AxState(state): AxState<Arc<State>>,
+    Path(key_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: SignReq = json_body(&body)?;
+    let (sig, rec) = coord::sign(&state, &key_id, req.digest).await?;
+    Ok(Json(json!({
+        "signature": sig.to_hex(),
+        "signers": rec.signers,
+        "session_id": rec.session_id,
+    })))
+}
+
+async fn nodes(AxState(state): AxState<Arc<State>>) -> Json<Vec<serde_json::Value>> {
+    let nodes = state.nodes.lock().ok();
+    let ids = state.peer_ids.lock().ok();
+    let members = &state.config.members;
+    let out = members
+        .iter()
+        .map(|m| {
+            let conn = nodes.as_ref().and_then(|n| n.get(m));
+            json!({
+                "address": m,
+                "peer_id": ids.as_ref().and_then(|i| i.get(m).cloned()),
+                "connected": conn.is_some(),
+                "connected_since_ms": conn.map(|c| c.connected_at_ms),
+                "aux_ready": conn.map(|c| c.aux_members == *members),
+                "keys": conn.map(|c| c.keys),
+            })
+        })
+        .collect();
+    Json(out)
+}
+
+async fn operation(
+    AxState(state): AxState<Arc<State>>,
+    Path(session_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Bytes32 = session_id
+        .parse()
+        .map_err(|e: String| ApiError::new(ErrorCode::BadRequest, e))?;
+    match state.oplog.get(id.0) {
+        Ok(Some(entry)) => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            entry.record_json,
+        )
+            .into_response()),
+        Ok(None) => Err(ApiError::new(ErrorCode::KeyNotFound, "no such operation")),
+        Err(e) => Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
+async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn ws(AxState(state): AxState<Arc<State>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(cohort_wire::MAX_FRAME_BYTES)
+        .max_frame_size(cohort_wire::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| crate::ws::serve(state, socket))
+}

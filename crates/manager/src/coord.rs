@@ -1,0 +1,726 @@
+//! Operation coordination: prepare → ready → start → finish for keygen, signing, aux info and
+//! deletion; choice of signers; verification; and the operation record.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cohort_engine::{EthSignature, PublicKey};
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::registry::KeyEntry;
+use crate::{State, now_ms};
+
+/// A node's refusal, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Who refused.
+    pub address: Address,
+    /// Why.
+    pub error: ErrorBody,
+}
+
+/// Everything recorded about one operation (`GET /v1/operations/{session_id}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpRecord {
+    /// Session id.
+    pub session_id: Bytes32,
+    /// keygen, sign, delete or aux.
+    pub operation: String,
+    /// Key concerned.
+    pub key_id: String,
+    /// Parties asked.
+    pub parties: Vec<Address>,
+    /// Parties that answered ready.
+    pub ready: Vec<Address>,
+    /// Parties that refused, with reasons.
+    pub refused: Vec<Refusal>,
+    /// Parties that did not answer (or were not connected).
+    pub absent: Vec<Address>,
+    /// Parties chosen to run the protocol.
+    pub signers: Vec<Address>,
+    /// Digest signed, for signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Bytes32>,
+    /// ok or failed.
+    pub outcome: String,
+    /// The failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// Parties blamed.
+    pub culprits: Vec<Address>,
+    /// Start time (unix ms).
+    pub started_at_ms: u64,
+    /// Duration in ms.
+    pub duration_ms: u64,
+}
+
+/// The error of a failed operation, with the record that explains it.
+#[derive(Debug, Clone)]
+pub struct OpError {
+    /// What failed.
+    pub error: ErrorBody,
+    /// Members that did not answer.
+    pub absent: Vec<Address>,
+    /// Refusals.
+    pub refused: Vec<Refusal>,
+    /// The session, for `GET /v1/operations/{id}`.
+    pub session_id: Bytes32,
+}
+
+/// One running operation: its session id and the inbox of node replies for it.
+struct Op {
+    state: Arc<State>,
+    record: OpRecord,
+    rx: mpsc::Receiver<(Address, NodeMsg)>,
+    started: Instant,
+}
+
+impl Op {
+    fn new(state: &Arc<State>, operation: &str, key_id: &str, parties: Vec<Address>) -> Op {
+        let mut s = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut s);
+        let session_id = Bytes32(s);
+        let (tx, rx) = mpsc::channel(4 * parties.len() + 16);
+        if let Ok(mut w) = state.waiters.lock() {
+            w.insert(session_id, tx);
+        }
+        Op {
+            state: state.clone(),
+            record: OpRecord {
+                session_id,
+                operation: operation.into(),
+                key_id: key_id.into(),
+                parties,
+                ready: Vec::new(),
+                refused: Vec::new(),
+                absent: Vec::new(),
+                signers: Vec::new(),
+                digest: None,
+                outcome: "running".into(),
+                error: None,
+                culprits: Vec::new(),
+                started_at_ms: now_ms(),
+                duration_ms: 0,
+            },
+            rx,
+            started: Instant::now(),
+        }
+    }
+
+    fn session(&self) -> Bytes32 {
+        self.record.session_id
+    }
+
+    /// Sends `msg` to each of `to`; returns those it could not reach.
+    fn broadcast(&self, to: &[Address], msg: impl Fn() -> ManagerMsg) -> Vec<Address> {
+        to.iter()
+            .filter(|a| !self.state.send_to(a, msg()))
+            .copied()
+            .collect()
+    }
+
+    async fn next(&mut self, deadline: Instant) -> Option<(Address, NodeMsg)> {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        tokio::time::timeout(left, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn finish<T>(mut self, result: Result<T, ErrorBody>) -> Result<(T, OpRecord), OpError> {
+        self.record.duration_ms = self.started.elapsed().as_millis() as u64;
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => serde_json::to_value(e.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "failed".into()),
+        };
+        self.record.outcome = if result.is_ok() {
+            "ok".into()
+        } else {
+            "failed".into()
+        };
+        if let Err(e) = &result {
+            self.record.culprits = e.culprits.clone();
+            self.record.error = Some(e.clone());
+        }
+        self.state.metrics.record(
+            &self.record.operation,
+            &outcome,
+            self.started.elapsed().as_secs_f64(),
+        );
+        match serde_json::to_vec(&self.record) {
+            Ok(bytes) => {
+                if let Err(e) = self.state.oplog.put(self.record.session_id.0, &bytes) {
+                    tracing::error!(error = %e, "could not record operation");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not encode operation record"),
+        }
+        tracing::info!(
+            operation = %self.record.operation,
+            key_id = %self.record.key_id,
+            session = %self.record.session_id,
+            outcome = %self.record.outcome,
+            ms = self.record.duration_ms,
+            absent = ?self.record.absent,
+            "operation finished"
+        );
+        let record = self.record.clone();
+        result
+            .map(|v| (v, record.clone()))
+            .map_err(|error| OpError {
+                error,
+                absent: record.absent,
+                refused: record.refused,
+                session_id: record.session_id,
+            })
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.state.waiters.lock() {
+            w.remove(&self.record.session_id);
+        }
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s.max(1))
+}
+
+fn uncompressed_to_key(pk: &HexBytes) -> Result<PublicKey, ErrorBody> {
+    PublicKey::from_sec1(&pk.0).map_err(|_| {
+        ErrorBody::new(
+            ErrorCode::ProtocolFailed,
+            "nodes reported an invalid public key",
+        )
+    })
+}
+
+/// Runs aux-info generation over the whole membership if any connected member lacks it.
+/// Needs every member connected; otherwise it does nothing (nodes will refuse to sign with
+/// `aux_missing` until it can run).
+pub(crate) async fn ensure_aux(state: &Arc<State>) -> Result<(), OpError> {
+    let _guard = state.aux_lock.lock().await;
+    let members = state.config.members.clone();
+    let lacking: Vec<Address> = match state.nodes.lock() {
+        Ok(n) => n
+            .iter()
+            .filter(|(_, c)| c.aux_members != members)
+            .map(|(a, _)| *a)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let connected = state.connected();
+    if connected.len() != members.len() {
+        tracing::warn!(lacking = ?lacking, "aux info missing but not every member is connected; not generating yet");
+        return Ok(());
+    }
+    let mut op = Op::new(state, "aux", "", members.clone());
+    let session_id = op.session();
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    op.record.absent = op.broadcast(&members, || ManagerMsg::AuxInfoPrepare {
+        session_id,
+        members: members.clone(),
+    });
+    let mut pending: HashSet<Address> = members
+        .iter()
+        .filter(|m| !op.record.absent.contains(m))
+        .copied()
+        .collect();
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !pending.remove(&from) {
+            continue;
+        }
+        match msg {
+            NodeMsg::AuxInfoReady { .. } => op.record.ready.push(from),
+            NodeMsg::Refused { error, .. } => op.record.refused.push(Refusal {
+                address: from,
+                error,
+            }),
+            _ => {}
+        }
+    }
+    op.record.absent.extend(pending);
+    if op.record.ready.len() != members.len() {
+        let e = ErrorBody::new(
+            ErrorCode::NotEnoughParties,
+            "aux-info generation needs every member ready",
+        );
+        return op.finish::<()>(Err(e)).map(|_| ());
+    }
+    op.record.signers = members.clone();
+    op.broadcast(&members, || ManagerMsg::AuxInfoStart {
+        session_id,
+        members: members.clone(),
+    });
+    let deadline = Instant::now() + secs(state.config.timeouts.aux_secs);
+    let mut pending: HashSet<Address> = members.iter().copied().collect();
+    let mut failure: Option<ErrorBody> = None;
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if let NodeMsg::AuxInfoFinish { result, .. } = msg
+            && pending.remove(&from)
+            && let Err(e) = result
+        {
+            failure.get_or_insert(e);
+        }
+    }
+    let result = match (failure, pending.is_empty()) {
+        (Some(e), _) => Err(e),
+        (None, false) => {
+            op.record.absent.extend(pending.iter().copied());
+            Err(ErrorBody::new(
+                ErrorCode::Timeout,
+                "aux-info generation timed out",
+            ))
+        }
+        (None, true) => Ok(()),
+    };
+    // Nodes report their new aux state in a Status right after finishing.
+    op.finish(result).map(|_| ())
+}
+
+/// Keygen for `key_id` among `parties` (default: every connected member).
+pub(crate) async fn keygen(
+    state: &Arc<State>,
+    key_id: String,
+    threshold: u16,
+    parties: Option<Vec<Address>>,
+) -> Result<(KeyEntry, Option<OpRecord>), OpError> {
+    let bad = |m: String| OpError {
+        error: ErrorBody::new(ErrorCode::BadRequest, m),
+        absent: Vec::new(),
+        refused: Vec::new(),
+        session_id: Bytes32([0; 32]),
+    };
+    if key_id.is_empty() || key_id.len() > 128 {
+        return Err(bad("key_id must be 1..=128 bytes".into()));
+    }
+    if let Ok(Some(k)) = state.registry.get(&key_id)
+        && !k.deleted
+    {
+        return Ok((k, None));
+    }
+    let parties = parties.unwrap_or_else(|| state.connected());
+    let mut uniq = parties.clone();
+    uniq.sort();
+    uniq.dedup();
+    if uniq.len() != parties.len() {
+        return Err(bad("duplicate party".into()));
+    }
+    if let Some(p) = parties.iter().find(|p| !state.config.members.contains(p)) {
+        return Err(bad(format!("{p} is not a member")));
+    }
+    if threshold < 2 || usize::from(threshold) > parties.len() {
+        return Err(bad(format!(
+            "threshold {threshold} is not in 2..={} (parties available)",
+            parties.len()
+        )));
+    }
+    {
+        let Ok(mut inflight) = state.keygen_inflight.lock() else {
+            return Err(bad("internal lock".into()));
+        };
+        if !inflight.insert(key_id.clone()) {
+            return Err(OpError {
+                error: ErrorBody::new(
+                    ErrorCode::KeyPending,
+                    format!("a keygen for {key_id} is already running"),
+                ),
+                absent: Vec::new(),
+                refused: Vec::new(),
+                session_id: Bytes32([0; 32]),
+            });
+        }
+    }
+    let result = keygen_inner(state, &key_id, threshold, parties).await;
+    if let Ok(mut inflight) = state.keygen_inflight.lock() {
+        inflight.remove(&key_id);
+    }
+    result.map(|(k, r)| (k, Some(r)))
+}
+
+async fn keygen_inner(
+    state: &Arc<State>,
+    key_id: &str,
+    threshold: u16,
+    parties: Vec<Address>,
+) -> Result<(KeyEntry, OpRecord), OpError> {
+    // Aux info first, so that the key can sign as soon as it exists.
+    if let Err(e) = ensure_aux(state).await {
+        tracing::warn!(error = %e.error.message, "aux-info generation failed; keygen goes on");
+    }
+    let mut op = Op::new(state, "keygen", key_id, parties.clone());
+    let session_id = op.session();
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    op.record.absent = op.broadcast(&parties, || ManagerMsg::KeyGenPrepare {
+        session_id,
+        key_id: key_id.to_string(),
+        threshold,
+        parties: parties.clone(),
+    });
+    let mut pending: HashSet<Address> = parties
+        .iter()
+        .filter(|p| !op.record.absent.contains(p))
+        .copied()
+        .collect();
+    let mut existing: Vec<KeyInfo> = Vec::new();
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !pending.contains(&from) {
+            continue;
+        }
+        match msg {
+            NodeMsg::KeyGenReady { existing: e, .. } => {
+                pending.remove(&from);
+                op.record.ready.push(from);
+                existing.extend(e);
+            }
+            NodeMsg::Refused { error, .. } => {
+                pending.remove(&from);
+                op.record.refused.push(Refusal {
+                    address: from,
+                    error,
+                });
+            }
+            _ => {}
+        }
+    }
+    op.record.absent.extend(pending);
+    if !op.record.refused.is_empty() || !op.record.absent.is_empty() {
+        let code = op
+            .record
+            .refused
+            .iter()
+            .find(|r| r.error.code == ErrorCode::KeyPending)
+            .map_or(ErrorCode::NotEnoughParties, |_| ErrorCode::KeyPending);
+        let e = ErrorBody::new(code, "keygen needs every party ready");
+        return op.finish(Err(e));
+    }
+    if existing.len() == parties.len() && existing.iter().all(|k| *k == existing[0]) {
+        let k = existing[0].clone();
+        let entry = entry_of(&k);
+        if let Err(e) = state.registry.put(&entry) {
+            tracing::error!(error = %e, "registry write failed");
+        }
+        return op.finish(Ok(entry));
+    }
+    if !existing.is_empty() {
+        let e = ErrorBody::new(
+            ErrorCode::Internal,
+            "some parties already hold this key id and others do not; delete it first",
+        );
+        return op.finish(Err(e));
+    }
+    op.record.signers = parties.clone();
+    op.broadcast(&parties, || ManagerMsg::KeyGenStart {
+        session_id,
+        key_id: key_id.to_string(),
+        threshold,
+        parties: parties.clone(),
+    });
+    let deadline = Instant::now() + secs(state.config.timeouts.keygen_secs);
+    let mut pending: HashSet<Address> = parties.iter().copied().collect();
+    let mut results: HashMap<Address, Result<KeyInfo, ErrorBody>> = HashMap::new();
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if let NodeMsg::KeyGenFinish { result, .. } = msg
+            && pending.remove(&from)
+        {
+            results.insert(from, result);
+        }
+    }
+    if !pending.is_empty() {
+        op.record.absent.extend(pending.iter().copied());
+        let e = ErrorBody {
+            code: ErrorCode::Timeout,
+            message: "keygen did not finish on every party".into(),
+            culprits: pending.into_iter().collect(),
+        };
+        return op.finish(Err(e));
+    }
+    let mut infos = Vec::new();
+    let mut failure: Option<ErrorBody> = None;
+    for (_, r) in results {
+        match r {
+            Ok(i) => infos.push(i),
+            Err(e) => {
+                let f = failure.get_or_insert_with(|| e.clone());
+                for c in e.culprits {
+                    if !f.culprits.contains(&c) {
+                        f.culprits.push(c);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return op.finish(Err(e));
+    }
+    if infos.iter().any(|i| i.public_key != infos[0].public_key) {
+        let e = ErrorBody::new(
+            ErrorCode::ProtocolFailed,
+            "parties disagree on the public key",
+        );
+        return op.finish(Err(e));
+    }
+    let entry = entry_of(&infos[0]);
+    if let Err(e) = uncompressed_to_key(&entry.public_key) {
+        return op.finish(Err(e));
+    }
+    if let Err(e) = state.registry.put(&entry) {
+        let e = ErrorBody::new(ErrorCode::Internal, format!("registry: {e}"));
+        return op.finish(Err(e));
+    }
+    op.finish(Ok(entry))
+}
+
+fn entry_of(k: &KeyInfo) -> KeyEntry {
+    KeyEntry {
+        key_id: k.key_id.clone(),
+        key_session_id: k.key_session_id,
+        threshold: k.threshold,
+        parties: k.parties.clone(),
+        public_key: k.public_key.clone(),
+        deleted: false,
+        created_at_ms: now_ms(),
+    }
+}
+
+fn not_found(key_id: &str) -> OpError {
+    OpError {
+        error: ErrorBody::new(ErrorCode::KeyNotFound, format!("no key {key_id}")),
+        absent: Vec::new(),
+        refused: Vec::new(),
+        session_id: Bytes32([0; 32]),
+    }
+}
+
+/// A live key entry.
+pub(crate) fn live_key(state: &State, key_id: &str) -> Result<KeyEntry, OpError> {
+    match state.registry.get(key_id) {
+        Ok(Some(k)) if !k.deleted => Ok(k),
+        _ => Err(not_found(key_id)),
+    }
+}
+
+/// Signs `digest` with `key_id`: exactly t of the willing holders, the fastest first.
+pub(crate) async fn sign(
+    state: &Arc<State>,
+    key_id: &str,
+    digest: Bytes32,
+) -> Result<(EthSignature, OpRecord), OpError> {
+    let key = live_key(state, key_id)?;
+    if let Err(e) = ensure_aux(state).await {
+        tracing::warn!(error = %e.error.message, "aux-info generation failed");
+    }
+    let t = usize::from(key.threshold);
+    let mut op = Op::new(state, "sign", key_id, key.parties.clone());
+    op.record.digest = Some(digest);
+    let session_id = op.session();
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    let unreachable = op.broadcast(&key.parties, || ManagerMsg::KeySignPrepare {
+        session_id,
+        key_id: key_id.to_string(),
+        digest,
+    });
+    op.record.absent = unreachable;
+    let mut pending: HashSet<Address> = key
+        .parties
+        .iter()
+        .filter(|p| !op.record.absent.contains(p))
+        .copied()
+        .collect();
+    while !pending.is_empty() && op.record.ready.len() < t {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !pending.contains(&from) {
+            continue;
+        }
+        match msg {
+            NodeMsg::KeySignReady { .. } => {
+                pending.remove(&from);
+                op.record.ready.push(from);
+            }
+            NodeMsg::Refused { error, .. } => {
+                pending.remove(&from);
+                op.record.refused.push(Refusal {
+                    address: from,
+                    error,
+                });
+            }
+            _ => {}
+        }
+    }
+    if op.record.ready.len() < t {
+        op.record.absent.extend(pending.iter().copied());
+        let ready = op.record.ready.clone();
+        op.broadcast(&ready, || ManagerMsg::KeySignCancel { session_id });
+        // Late answers to this session will find no operation and are dropped; nodes forget
+        // unstarted sessions on their own.
+        let e = ErrorBody::new(
+            ErrorCode::NotEnoughParties,
+            format!(
+                "{} of {} holders willing, {t} needed; absent: {}; refused: {}",
+                op.record.ready.len(),
+                key.parties.len(),
+                list(&op.record.absent),
+                op.record
+                    .refused
+                    .iter()
+                    .map(|r| format!("{} ({})", r.address, r.error.message))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        return op.finish(Err(e));
+    }
+    let signers: Vec<Address> = op.record.ready[..t].to_vec();
+    op.record.signers = signers.clone();
+    op.broadcast(&signers, || ManagerMsg::KeySignStart {
+        session_id,
+        key_id: key_id.to_string(),
+        digest,
+        signers: signers.clone(),
+    });
+    // Parties still pending may answer ready later: they are cancelled as they come.
+    let deadline = Instant::now() + secs(state.config.timeouts.sign_secs);
+    let mut waiting: HashSet<Address> = signers.iter().copied().collect();
+    let mut sigs: HashMap<Address, Result<HexBytes, ErrorBody>> = HashMap::new();
+    while !waiting.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        match msg {
+            NodeMsg::KeySignFinish { result, .. } if waiting.remove(&from) => {
+                sigs.insert(from, result);
+            }
+            NodeMsg::KeySignReady { .. } if !signers.contains(&from) => {
+                pending.remove(&from);
+                state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
+            }
+            _ => {}
+        }
+    }
+    if !waiting.is_empty() {
+        let e = ErrorBody {
+            code: ErrorCode::Timeout,
+            message: format!(
+                "signers did not finish in time: {}",
+                list(&waiting.iter().copied().collect::<Vec<_>>())
+            ),
+            culprits: waiting.into_iter().collect(),
+        };
+        return op.finish(Err(e));
+    }
+    let mut failure: Option<ErrorBody> = None;
+    let mut sig: Option<HexBytes> = None;
+    for (_, r) in sigs {
+        match r {
+            Ok(s) => match &sig {
+                Some(prev) if *prev != s => {
+                    failure.get_or_insert(ErrorBody::new(
+                        ErrorCode::ProtocolFailed,
+                        "signers returned different signatures",
+                    ));
+                }
+                _ => sig = Some(s),
+            },
+            Err(e) => {
+                let f = failure.get_or_insert_with(|| e.clone());
+                for c in e.culprits {
+                    if !f.culprits.contains(&c) {
+                        f.culprits.push(c);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return op.finish(Err(e));
+    }
+    let verified = sig
+        .and_then(|s| <[u8; 65]>::try_from(s.0.as_slice()).ok())
+        .map(EthSignature)
+        .filter(|s| {
+            let expected = uncompressed_to_key(&key.public_key).map(|k| k.address());
+            matches!((s.recover_address(&digest.0), expected), (Ok(a), Ok(b)) if a == b)
+        });
+    match verified {
+        Some(s) => op.finish(Ok(s)),
+        None => op.finish(Err(ErrorBody::new(
+            ErrorCode::ProtocolFailed,
+            "combined signature does not verify against the key",
+        ))),
+    }
+}
+
+/// Deletes a key everywhere: tombstone in the registry, then every holder; holders that are
+/// offline are told when they reconnect.
+pub(crate) async fn delete(state: &Arc<State>, key_id: &str) -> Result<OpRecord, OpError> {
+    let mut key = live_key(state, key_id)?;
+    key.deleted = true;
+    state.registry.put(&key).map_err(|e| OpError {
+        error: ErrorBody::new(ErrorCode::Internal, e.to_string()),
+        absent: Vec::new(),
+        refused: Vec::new(),
+        session_id: Bytes32([0; 32]),
+    })?;
+    let mut op = Op::new(state, "delete", key_id, key.parties.clone());
+    let session_id = op.session();
+    op.record.absent = op.broadcast(&key.parties, || ManagerMsg::KeyDelete {
+        session_id,
+        key_id: key_id.to_string(),
+    });
+    let mut pending: HashSet<Address> = key
+        .parties
+        .iter()
+        .filter(|p| !op.record.absent.contains(p))
+        .copied()
+        .collect();
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if let NodeMsg::KeyDeleted { .. } = msg
+            && pending.remove(&from)
+        {
+            op.record.ready.push(from);
+        }
+    }
+    op.record.absent.extend(pending);
+    op.finish(Ok(())).map(|(_, r)| r)
+}
+
+fn list(a: &[Address]) -> String {
+    if a.is_empty() {
+        "none".into()
+    } else {
+        a.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics of the manager.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of per-operation metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// keygen, sign, delete, aux.
+    pub operation: String,
+    /// ok or an error code.
+    pub outcome: String,
+}
+
+/// Labels of per-operation latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpKind {
+    /// keygen, sign, delete, aux.
+    pub operation: String,
+}
+
+/// Every metric the manager exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Operations by kind and outcome.
+    pub operations: Family<OpLabels, Counter>,
+    /// Operation latency in seconds.
+    pub latency: Family<OpKind, Histogram>,
+    /// Nodes currently connected and authenticated.
+    pub nodes_connected: Gauge,
+    /// WebSocket connections refused (bad auth, not a member, bad frames).
+    pub ws_refused: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cohort_manager");
+        let operations = Family::<OpLabels, Counter>::default();
+        let latency = Family::<OpKind, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ])
+        });
+        let nodes_connected = Gauge::default();
+        let ws_refused = Counter::default();
+        registry.register(
+            "operations",
+            "Operations by kind and outcome",
+            operations.clone(),
+        );
+        registry.register("operation_seconds", "Operation latency", latency.clone());
+        registry.register(
+            "nodes_connected",
+            "Authenticated node connections",
+            nodes_connected.clone(),
+        );
+        registry.register("ws_refused", "Refused node connections", ws_refused.clone());
+        Metrics {
+            registry,
+            operations,
+            latency,
+            nodes_connected,
+            ws_refused,
+        }
+    }
+
+    /// Counts one finished operation.
+    pub fn record(&self, operation: &str, outcome: &str, seconds: f64) {
+        self.operations
+            .get_or_create(&OpLabels {
+                operation: operation.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&OpKind {
+                operation: operation.into(),
+            })
+            .observe(seconds);
+    }
+
+    /// Text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,89 @@
+//! The manager's registry of keys (public facts only: the manager holds no shares), on redb.
+//! Deleted keys stay as tombstones so that nodes that were offline at deletion time are told
+//! again when they reconnect.
+
+use std::path::Path;
+
+use cohort_wire::{Address, Bytes32, HexBytes};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+
+/// What the manager knows of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// Key id.
+    pub key_id: String,
+    /// Session of the current sharing.
+    pub key_session_id: Bytes32,
+    /// Signers needed.
+    pub threshold: u16,
+    /// Holders in share order.
+    pub parties: Vec<Address>,
+    /// Uncompressed SEC1 public key.
+    pub public_key: HexBytes,
+    /// Whether the key was deleted.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Creation time (unix ms).
+    pub created_at_ms: u64,
+}
+
+/// Registry errors.
+#[derive(Debug, thiserror::Error)]
+#[error("registry: {0}")]
+pub struct RegistryError(String);
+
+fn e(x: impl std::fmt::Display) -> RegistryError {
+    RegistryError(x.to_string())
+}
+
+/// The keys table.
+pub struct Registry {
+    db: Database,
+}
+
+impl Registry {
+    /// Opens or creates the registry file.
+    pub fn open(path: &Path) -> Result<Self, RegistryError> {
+        let db = Database::create(path).map_err(e)?;
+        let txn = db.begin_write().map_err(e)?;
+        txn.open_table(KEYS).map_err(e)?;
+        txn.commit().map_err(e)?;
+        Ok(Registry { db })
+    }
+
+    /// Inserts or replaces a key entry.
+    pub fn put(&self, entry: &KeyEntry) -> Result<(), RegistryError> {
+        let bytes = serde_json::to_vec(entry).map_err(e)?;
+        let txn = self.db.begin_write().map_err(e)?;
+        txn.open_table(KEYS)
+            .map_err(e)?
+            .insert(entry.key_id.as_str(), bytes.as_slice())
+            .map_err(e)?;
+        txn.commit().map_err(e)
+    }
+
+    /// A key entry (including tombstones).
+    pub fn get(&self, key_id: &str) -> Result<Option<KeyEntry>, RegistryError> {
+        let txn = self.db.begin_read().map_err(e)?;
+        let table = txn.open_table(KEYS).map_err(e)?;
+        match table.get(key_id).map_err(e)? {
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Every entry (including tombstones), by key id.
+    pub fn list(&self) -> Result<Vec<KeyEntry>, RegistryError> {
+        let txn = self.db.begin_read().map_err(e)?;
+        let table = txn.open_table(KEYS).map_err(e)?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(e)? {
+            let (_, v) = item.map_err(e)?;
+            out.push(serde_json::from_slice(v.value()).map_err(e)?);
+        }
+        Ok(out)
+    }
+}

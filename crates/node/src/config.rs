@@ -1,0 +1,119 @@
+//! Node configuration (TOML). Every field has a documented default; the passphrase is never in
+//! the file or on the command line: it comes from `passphrase_file` or `COHORT_PASSPHRASE`.
+
+use std::path::PathBuf;
+
+use cohort_wire::Address;
+use serde::{Deserialize, Serialize};
+
+/// A cohort member as the node needs to know it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberConfig {
+    /// The member's Ethereum address (its identity).
+    pub address: Address,
+    /// Where to dial its p2p endpoint (multiaddr), e.g. `/ip4/127.0.0.1/tcp/7201`.
+    pub p2p: Option<String>,
+}
+
+/// Timeouts, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    /// A prepared session not started within this time is forgotten. Default 60.
+    pub prepared_secs: u64,
+    /// Keygen protocol run. Default 120.
+    pub keygen_secs: u64,
+    /// Signing protocol run. Default 120.
+    pub sign_secs: u64,
+    /// Aux-info protocol run. Default 900.
+    pub aux_secs: u64,
+    /// WebSocket handshake with a manager. Default 10.
+    pub handshake_secs: u64,
+    /// Longest pause between reconnection attempts. Default 30.
+    pub max_backoff_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            prepared_secs: 60,
+            keygen_secs: 120,
+            sign_secs: 120,
+            aux_secs: 900,
+            handshake_secs: 10,
+            max_backoff_secs: 30,
+        }
+    }
+}
+
+/// The node's whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// Directory of the encrypted store (`node.redb`). Required.
+    pub data_dir: PathBuf,
+    /// File holding the store passphrase; if absent, `COHORT_PASSPHRASE` is read.
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
+    /// p2p listen multiaddr. Default `/ip4/0.0.0.0/tcp/7200`.
+    #[serde(default = "default_p2p_listen")]
+    pub p2p_listen: String,
+    /// Manager WebSocket URLs to dial, e.g. `ws://127.0.0.1:7100/v1/ws`. Default none.
+    #[serde(default)]
+    pub managers: Vec<String>,
+    /// Cohort membership, in the order aux info is generated for.
+    #[serde(default)]
+    pub members: Vec<MemberConfig>,
+    /// Use the repository's PUBLIC test primes for aux info instead of searching. INSECURE:
+    /// tests and the devnet only. Default false.
+    #[serde(default)]
+    pub insecure_test_primes: bool,
+    /// Threads searching safe primes in the background. Default 1.
+    #[serde(default = "default_prime_threads")]
+    pub prime_threads: usize,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+fn default_p2p_listen() -> String {
+    "/ip4/0.0.0.0/tcp/7200".into()
+}
+
+fn default_prime_threads() -> usize {
+    1
+}
+
+impl NodeConfig {
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, crate::NodeError> {
+        toml::from_str(text).map_err(|e| crate::NodeError::Config(e.to_string()))
+    }
+
+    /// The store passphrase from the file or the environment (never from the command line).
+    pub fn passphrase(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::NodeError> {
+        if let Some(path) = &self.passphrase_file {
+            let text = std::fs::read(path).map_err(|e| {
+                crate::NodeError::Config(format!(
+                    "cannot read passphrase file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let mut text = zeroize::Zeroizing::new(text);
+            while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                text.pop();
+            }
+            return Ok(text);
+        }
+        match std::env::var("COHORT_PASSPHRASE") {
+            Ok(p) if !p.is_empty() => Ok(zeroize::Zeroizing::new(p.into_bytes())),
+            _ => Err(crate::NodeError::Config(
+                "no passphrase: set passphrase_file in the config or COHORT_PASSPHRASE".into(),
+            )),
+        }
+    }
+
+    /// The store's path.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("node.redb")
+    }
+}

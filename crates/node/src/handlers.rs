@@ -1,0 +1,587 @@
+//! What a node does with each manager message: the rules of the design's operation table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cohort_engine::primes::insecure_test_primes;
+use cohort_engine::session::{Operation, PartyId, SessionBinding};
+use cohort_engine::{CoreShare, EngineError, KeyShare, SafePrimes};
+use cohort_store::{BeginKeygen, KeyRecord, KeyStatus};
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg};
+use tokio::sync::mpsc;
+
+use crate::{Inner, Prepared, bridge, membership_id};
+
+/// How many started session ids are remembered to refuse replays.
+const REMEMBERED_SESSIONS: usize = 4096;
+
+fn pid(a: &Address) -> PartyId {
+    PartyId(a.0)
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, msg)
+}
+
+fn engine_err(e: &EngineError) -> ErrorBody {
+    let code = match e {
+        EngineError::InvalidInput(_) => ErrorCode::BadRequest,
+        EngineError::InvalidShare(_) | EngineError::Internal { .. } => ErrorCode::Internal,
+        _ => ErrorCode::ProtocolFailed,
+    };
+    ErrorBody {
+        code,
+        message: e.to_string(),
+        culprits: e.culprits().into_iter().map(|p| Address(p.0)).collect(),
+    }
+}
+
+fn store_err(e: &cohort_store::StoreError) -> ErrorBody {
+    err(ErrorCode::Internal, format!("store: {e}"))
+}
+
+fn key_info(r: &KeyRecord) -> KeyInfo {
+    KeyInfo {
+        key_id: r.key_id.clone(),
+        key_session_id: Bytes32(r.key_session_id),
+        threshold: r.threshold,
+        parties: r.parties.iter().map(|p| Address(*p)).collect(),
+        public_key: HexBytes(r.public_key.clone().unwrap_or_default()),
+    }
+}
+
+/// The node's current status for the manager.
+pub(crate) fn status(inner: &Inner) -> NodeMsg {
+    let aux_members = match inner.aux.lock() {
+        Ok(a) => a
+            .as_ref()
+            .map(|a| a.members().iter().map(|p| Address(p.0)).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let keys = inner
+        .store
+        .list_keys()
+        .map(|ks| ks.iter().filter(|k| k.status == KeyStatus::Ready).count() as u64)
+        .unwrap_or(0);
+    NodeMsg::Status { aux_members, keys }
+}
+
+fn remember_prepared(inner: &Inner, session: Bytes32, p: Prepared) {
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(inner.config.timeouts.prepared_secs.max(1));
+    if let Ok(mut map) = inner.prepared.lock() {
+        map.insert(session, (p, deadline));
+    }
+}
+
+fn take_prepared(inner: &Inner, session: &Bytes32) -> Option<Prepared> {
+    inner
+        .prepared
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(session))
+        .map(|(p, _)| p)
+}
+
+/// Records a start; false if this session id was started before (a replay).
+fn first_start(inner: &Inner, session: Bytes32) -> bool {
+    let Ok(mut seen) = inner.started.lock() else {
+        return false;
+    };
+    if seen.contains(&session) {
+        return false;
+    }
+    seen.push_back(session);
+    while seen.len() > REMEMBERED_SESSIONS {
+        seen.pop_front();
+    }
+    true
+}
+
+/// Handles one manager message; replies go to `tx`.
+pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<NodeMsg>) {
+    let reply = match msg {
+        ManagerMsg::Ping { nonce } => Some(NodeMsg::Pong { nonce }),
+        ManagerMsg::AuxInfoPrepare {
+            session_id,
+            members,
+        } => Some(aux_prepare(&inner, session_id, members)),
+        ManagerMsg::AuxInfoStart {
+            session_id,
+            members,
+        } => {
+            let r = aux_start(&inner, session_id, members).await;
+            let done = NodeMsg::AuxInfoFinish {
+                session_id,
+                result: r,
+            };
+            let _ = tx.send(done).await;
+            Some(status(&inner))
+        }
+        ManagerMsg::KeyGenPrepare {
+            session_id,
+            key_id,
+            threshold,
+            parties,
+        } => Some(keygen_prepare(
+            &inner, session_id, key_id, threshold, parties,
+        )),
+        ManagerMsg::KeyGenStart {
+            session_id,
+            key_id,
+            threshold,
+            parties,
+        } => Some(NodeMsg::KeyGenFinish {
+            session_id,
+            result: keygen_start(&inner, session_id, key_id, threshold, parties).await,
+        }),
+        ManagerMsg::KeySignPrepare {
+            session_id,
+            key_id,
+            digest,
+        } => Some(sign_prepare(&inner, session_id, key_id, digest)),
+        ManagerMsg::KeySignStart {
+            session_id,
+            key_id,
+            digest,
+            signers,
+        } => Some(NodeMsg::KeySignFinish {
+            session_id,
+            result: sign_start(&inner, session_id, key_id, digest, signers).await,
+        }),
+        ManagerMsg::KeySignCancel { session_id } => {
+            take_prepared(&inner, &session_id);
+            None
+        }
+        ManagerMsg::KeyDelete { session_id, key_id } => {
+            let existed = match inner.store.delete_key(&key_id) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(%key_id, error = %e, "delete failed");
+                    false
+                }
+            };
+            if let Ok(mut c) = inner.shares.lock() {
+                c.remove(&key_id);
+            }
+            tracing::info!(%key_id, existed, "key deleted");
+            Some(NodeMsg::KeyDeleted {
+                session_id,
+                key_id,
+                existed,
+            })
+        }
+        ManagerMsg::Challenge { .. } | ManagerMsg::Welcome { .. } | ManagerMsg::Rejected { .. } => {
+            Some(NodeMsg::Error {
+                error: err(
+                    ErrorCode::BadRequest,
+                    "handshake message after the handshake",
+                ),
+            })
+        }
+    };
+    if let Some(r) = reply {
+        let _ = tx.send(r).await;
+    }
+}
+
+fn refused(session_id: Bytes32, error: ErrorBody) -> NodeMsg {
+    NodeMsg::Refused { session_id, error }
+}
+
+// ---------- aux info ----------
+
+fn aux_prepare(inner: &Inner, session_id: Bytes32, members: Vec<Address>) -> NodeMsg {
+    if members != inner.members {
+        return refused(
+            session_id,
+            err(
+                ErrorCode::BadRequest,
+                "aux info requested for another membership",
+            ),
+        );
+    }
+    let have_primes = inner.config.insecure_test_primes
+        || inner.store.primes_count().map(|c| c > 0).unwrap_or(false);
+    if !have_primes {
+        return refused(
+            session_id,
+            err(
+                ErrorCode::AuxMissing,
+                "no safe primes ready yet; the pool is still searching",
+            ),
+        );
+    }
+    remember_prepared(inner, session_id, Prepared::Aux { members });
+    NodeMsg::AuxInfoReady { session_id }
+}
+
+fn next_primes(inner: &Inner, members: &[Address]) -> Result<SafePrimes, ErrorBody> {
+    if inner.config.insecure_test_primes {
+        let me = inner.identity.address();
+        let k = members.iter().position(|m| *m == me).unwrap_or(0);
+        return insecure_test_primes::pair(k).map_err(|e| engine_err(&e));
+    }
+    let bytes = inner
+        .store
+        .pop_primes()
+        .map_err(|e| store_err(&e))?
+        .ok_or_else(|| err(ErrorCode::AuxMissing, "no safe primes ready"))?;
+    SafePrimes::from_bytes(&bytes).map_err(|e| engine_err(&e))
+}
+
+async fn aux_start(
+    inner: &Arc<Inner>,
+    session_id: Bytes32,
+    members: Vec<Address>,
+) -> Result<(), ErrorBody> {
+    match take_prepared(inner, &session_id) {
+        Some(Prepared::Aux { members: m }) if m == members => {}
+        _ => {
+            return Err(err(
+                ErrorCode::BadRequest,
+                "aux-info start without a matching prepare",
+            ));
+        }
+    }
+    if !first_start(inner, session_id) {
+        return Err(err(ErrorCode::Replayed, "session already started"));
+    }
+    let primes = next_primes(inner, &members)?;
+    let parties: Vec<PartyId> = members.iter().map(pid).collect();
+    let binding = SessionBinding::new(session_id.0, Operation::AuxInfo, "", parties, b"")
+        .map_err(|e| engine_err(&e))?;
+    let me = inner.identity.address();
+    let (incoming, outgoing) =
+        bridge::delivery(inner.p2p.clone(), session_id.0, members.clone(), me);
+    let timeout = Duration::from_secs(inner.config.timeouts.aux_secs.max(1));
+    tracing::info!(session = %session_id, "aux-info generation started");
+    let aux = tokio::time::timeout(
+        timeout,
+        cohort_engine::aux::aux_info_gen(&binding, &pid(&me), primes, incoming, outgoing),
+    )
+    .await
+    .map_err(|_| err(ErrorCode::Timeout, "aux-info generation timed out"))?
+    .map_err(|e| engine_err(&e))?;
+    let bytes = aux.to_bytes().map_err(|e| engine_err(&e))?;
+    inner
+        .store
+        .put_aux(membership_id(&members), &bytes)
+        .map_err(|e| store_err(&e))?;
+    if let Ok(mut slot) = inner.aux.lock() {
+        *slot = Some(Arc::new(aux));
+    }
+    if let Ok(mut c) = inner.shares.lock() {
+        c.clear();
+    }
+    tracing::info!(session = %session_id, "aux-info generation finished");
+    Ok(())
+}
+
+// ---------- keygen ----------
+
+fn check_keygen_args(
+    inner: &Inner,
+    key_id: &str,
+    threshold: u16,
+    parties: &[Address],
+) -> Result<(), ErrorBody> {
+    if key_id.is_empty() || key_id.len() > 128 {
+        return Err(err(ErrorCode::BadRequest, "key id must be 1..=128 bytes"));
+    }
+    if threshold < 2 || usize::from(threshold) > parties.len() {
+        return Err(err(ErrorCode::BadRequest, "threshold out of range"));
+    }
+    if !parties.contains(&inner.identity.address()) {
+        return Err(err(ErrorCode::NotAParty, "this node is not a party"));
+    }
+    if let Some(p) = parties.iter().find(|p| !inner.members.contains(p)) {
+        return Err(err(ErrorCode::BadRequest, format!("{p} is not a member")));
+    }
+    Ok(())
+}
+
+fn keygen_prepare(
+    inner: &Inner,
+    session_id: Bytes32,
+    key_id: String,
+    threshold: u16,
+    parties: Vec<Address>,
+) -> NodeMsg {
+    if let Err(e) = check_keygen_args(inner, &key_id, threshold, &parties) {
+        return refused(session_id, e);
+    }
+    match inner.store.get_key(&key_id) {
+        Ok(Some(r)) if r.status == KeyStatus::Ready => NodeMsg::KeyGenReady {
+            session_id,
+            existing: Some(key_info(&r)),
+        },
+        Ok(Some(r)) if r.status == KeyStatus::Pending => refused(
+            session_id,
+            err(
+                ErrorCode::KeyPending,
+                format!("keygen for {key_id} is already running"),
+            ),
+        ),
+        Ok(_) => {
+            remember_prepared(
+                inner,
+                session_id,
+                Prepared::Keygen {
+                    key_id,
+                    threshold,
+                    parties,
+                },
+            );
+            NodeMsg::KeyGenReady {
+                session_id,
+                existing: None,
+            }
+        }
+        Err(e) => refused(session_id, store_err(&e)),
+    }
+}
+
+async fn keygen_start(
+    inner: &Arc<Inner>,
+    session_id: Bytes32,
+    key_id: String,
+    threshold: u16,
+    parties: Vec<Address>,
+) -> Result<KeyInfo, ErrorBody> {
+    match take_prepared(inner, &session_id) {
+        Some(Prepared::Keygen {
+            key_id: k,
+            threshold: t,
+            parties: p,
+        }) if k == key_id && t == threshold && p == parties => {}
+        _ => {
+            return Err(err(
+                ErrorCode::BadRequest,
+                "keygen start without a matching prepare",
+            ));
+        }
+    }
+    if !first_start(inner, session_id) {
+        return Err(err(ErrorCode::Replayed, "session already started"));
+    }
+    let addrs: Vec<[u8; 20]> = parties.iter().map(|p| p.0).collect();
+    match inner
+        .store
+        .begin_keygen(&key_id, session_id.0, threshold, addrs)
+        .map_err(|e| store_err(&e))?
+    {
+        BeginKeygen::Started(_) => {}
+        BeginKeygen::AlreadyReady(r) => return Ok(key_info(&r)),
+        BeginKeygen::AlreadyPending(_) => {
+            return Err(err(
+                ErrorCode::KeyPending,
+                format!("keygen for {key_id} is already running"),
+            ));
+        }
+    }
+    let result = run_keygen(inner, session_id, &key_id, threshold, &parties).await;
+    match result {
+        Ok(core) => {
+            let pk = core.public_key().uncompressed();
+            let bytes = core.to_bytes().map_err(|e| engine_err(&e))?;
+            let rec = inner
+                .store
+                .finish_keygen(&key_id, session_id.0, &pk, &bytes)
+                .map_err(|e| store_err(&e))?;
+            tracing::info!(%key_id, address = %core.public_key().address_checksummed(), "key generated");
+            Ok(key_info(&rec))
+        }
+        Err(e) => {
+            if let Err(se) = inner.store.fail_keygen(&key_id, session_id.0, &e.message) {
+                tracing::error!(%key_id, error = %se, "could not mark failed keygen");
+            }
+            tracing::warn!(%key_id, error = %e.message, "keygen failed");
+            Err(e)
+        }
+    }
+}
+
+async fn run_keygen(
+    inner: &Arc<Inner>,
+    session_id: Bytes32,
+    key_id: &str,
+    threshold: u16,
+    parties: &[Address],
+) -> Result<CoreShare, ErrorBody> {
+    let ids: Vec<PartyId> = parties.iter().map(pid).collect();
+    let binding = SessionBinding::new(
+        session_id.0,
+        Operation::Keygen,
+        key_id,
+        ids,
+        &cohort_engine::keygen::params(threshold),
+    )
+    .map_err(|e| engine_err(&e))?;
+    let me = inner.identity.address();
+    let (incoming, outgoing) =
+        bridge::delivery(inner.p2p.clone(), session_id.0, parties.to_vec(), me);
+    let timeout = Duration::from_secs(inner.config.timeouts.keygen_secs.max(1));
+    tokio::time::timeout(
+        timeout,
+        cohort_engine::keygen::keygen(&binding, &pid(&me), threshold, incoming, outgoing),
+    )
+    .await
+    .map_err(|_| err(ErrorCode::Timeout, "keygen timed out"))?
+    .map_err(|e| engine_err(&e))
+}
+
+// ---------- signing ----------
+
+fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, ErrorBody> {
+    if let Some(s) = inner
+        .shares
+        .lock()
+        .ok()
+        .and_then(|c| c.get(key_id).cloned())
+    {
+        return Ok(s);
+    }
+    let rec = inner
+        .store
+        .get_key(key_id)
+        .map_err(|e| store_err(&e))?
+        .ok_or_else(|| err(ErrorCode::KeyNotFound, format!("no key {key_id}")))?;
+    if rec.status != KeyStatus::Ready {
+        return Err(err(
+            ErrorCode::KeyNotReady,
+            format!(
+                "key {key_id} is {:?}: {}",
+                rec.status,
+                rec.error.unwrap_or_default()
+            ),
+        ));
+    }
+    let bytes = inner
+        .store
+        .load_share(key_id)
+        .map_err(|e| store_err(&e))?
+        .ok_or_else(|| err(ErrorCode::KeyNotFound, format!("no share for {key_id}")))?;
+    let core = CoreShare::from_bytes(&bytes).map_err(|e| engine_err(&e))?;
+    let aux = inner
+        .aux
+        .lock()
+        .ok()
+        .and_then(|a| a.clone())
+        .ok_or_else(|| err(ErrorCode::AuxMissing, "no aux info for this membership yet"))?;
+    let share = Arc::new(KeyShare::new(core, &aux).map_err(|e| engine_err(&e))?);
+    if let Ok(mut c) = inner.shares.lock() {
+        c.insert(key_id.to_string(), share.clone());
+    }
+    Ok(share)
+}
+
+fn sign_prepare(inner: &Inner, session_id: Bytes32, key_id: String, digest: Bytes32) -> NodeMsg {
+    match load_share(inner, &key_id) {
+        Ok(_) => {
+            remember_prepared(inner, session_id, Prepared::Sign { key_id, digest });
+            NodeMsg::KeySignReady { session_id }
+        }
+        Err(e) => refused(session_id, e),
+    }
+}
+
+async fn sign_start(
+    inner: &Arc<Inner>,
+    session_id: Bytes32,
+    key_id: String,
+    digest: Bytes32,
+    signers: Vec<Address>,
+) -> Result<HexBytes, ErrorBody> {
+    match take_prepared(inner, &session_id) {
+        Some(Prepared::Sign {
+            key_id: k,
+            digest: d,
+        }) if k == key_id && d == digest => {}
+        _ => {
+            return Err(err(
+                ErrorCode::BadRequest,
+                "sign start without a matching prepare",
+            ));
+        }
+    }
+    if !first_start(inner, session_id) {
+        return Err(err(ErrorCode::Replayed, "session already started"));
+    }
+    let share = load_share(inner, &key_id)?;
+    let ids: Vec<PartyId> = signers.iter().map(pid).collect();
+    let binding = SessionBinding::new(
+        session_id.0,
+        Operation::Sign,
+        &key_id,
+        ids,
+        &cohort_engine::sign::sign_params(&digest.0),
+    )
+    .map_err(|e| engine_err(&e))?;
+    let me = inner.identity.address();
+    let (incoming, outgoing) = bridge::delivery(inner.p2p.clone(), session_id.0, signers, me);
+    let timeout = Duration::from_secs(inner.config.timeouts.sign_secs.max(1));
+    let sig = tokio::time::timeout(
+        timeout,
+        cohort_engine::sign::sign(&binding, &share, &digest.0, incoming, outgoing),
+    )
+    .await
+    .map_err(|_| err(ErrorCode::Timeout, "signing timed out"))?
+    .map_err(|e| engine_err(&e))?;
+    Ok(HexBytes(sig.0.to_vec()))
+}
+
+// ---------- background ----------
+
+/// Keeps safe primes in the store for the next aux-info generation (unless the insecure
+/// fixture is in use).
+pub(crate) fn start_prime_supply(inner: Arc<Inner>) {
+    if inner.config.insecure_test_primes {
+        tracing::warn!(
+            "using the repository's PUBLIC test primes: INSECURE, tests and devnet only"
+        );
+        return;
+    }
+    let have_aux = inner.aux.lock().map(|a| a.is_some()).unwrap_or(false);
+    let stored = inner.store.primes_count().unwrap_or(0);
+    if have_aux || stored > 0 {
+        return;
+    }
+    let threads = inner.config.prime_threads.max(1);
+    tokio::task::spawn_blocking(move || {
+        let pool = cohort_engine::PrimePool::start(
+            threads,
+            1,
+            |e| tracing::info!(event = ?e, "safe-prime search"),
+        );
+        loop {
+            if let Some(p) = pool.take_timeout(Duration::from_secs(60)) {
+                match p.to_bytes() {
+                    Ok(bytes) => match inner.store.push_primes(&bytes) {
+                        Ok(_) => {
+                            tracing::info!("safe primes stored; aux info can be generated");
+                            return;
+                        }
+                        Err(e) => tracing::error!(error = %e, "could not store primes"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "could not encode primes"),
+                }
+            }
+        }
+    });
+}
+
+/// Forgets prepared sessions that were never started.
+pub(crate) fn start_sweeper(inner: Arc<Inner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let now = tokio::time::Instant::now();
+            if let Ok(mut m) = inner.prepared.lock() {
+                m.retain(|_, (_, deadline)| *deadline > now);
+            }
+        }
+    });
+}

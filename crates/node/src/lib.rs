@@ -1,0 +1,212 @@
+//! The Cohort node daemon: holds its key shares in the encrypted store, dials its managers over
+//! WebSocket (authenticated with its node key), answers the prepare → ready → start handshake of
+//! every operation, and runs the protocols with the other nodes over libp2p.
+//!
+//! Every operation runs in a task of its own, so a slow session never blocks another; every
+//! wait has a timeout.
+
+#![forbid(unsafe_code)]
+
+mod bridge;
+pub mod config;
+mod handlers;
+pub mod identity;
+mod link;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cohort_engine::{AuxInfo, KeyShare};
+use cohort_p2p::{Member, P2p, P2pConfig};
+use cohort_store::Store;
+use cohort_wire::{Address, Bytes32};
+use sha3::{Digest, Keccak256};
+
+pub use config::NodeConfig;
+use identity::NodeIdentity;
+
+/// What can stop a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store could not be opened or used (a wrong passphrase lands here).
+    #[error("store: {0}")]
+    Store(#[from] cohort_store::StoreError),
+    /// The node key is missing or unusable.
+    #[error("identity: {0}")]
+    Identity(String),
+    /// The p2p host could not start.
+    #[error("p2p: {0}")]
+    P2p(String),
+}
+
+/// A prepared (phase 1) session waiting for its start.
+#[derive(Debug, Clone)]
+pub(crate) enum Prepared {
+    Aux {
+        members: Vec<Address>,
+    },
+    Keygen {
+        key_id: String,
+        threshold: u16,
+        parties: Vec<Address>,
+    },
+    Sign {
+        key_id: String,
+        digest: Bytes32,
+    },
+}
+
+/// State shared by every session of the node.
+pub(crate) struct Inner {
+    pub config: NodeConfig,
+    pub store: Store,
+    pub p2p: P2p,
+    pub identity: NodeIdentity,
+    pub members: Vec<Address>,
+    pub prepared: Mutex<HashMap<Bytes32, (Prepared, tokio::time::Instant)>>,
+    /// Sessions this node has started; a second start of the same id is a replay.
+    pub started: Mutex<std::collections::VecDeque<Bytes32>>,
+    pub shares: Mutex<HashMap<String, Arc<KeyShare>>>,
+    pub aux: Mutex<Option<Arc<AuxInfo>>>,
+}
+
+/// A running node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+/// Identifier of aux info for an ordered membership.
+pub fn membership_id(members: &[Address]) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(b"cohort/membership/v1");
+    for m in members {
+        h.update(m.0);
+    }
+    h.finalize().into()
+}
+
+impl Node {
+    /// Opens the store (creating the node key on first start), starts the p2p host and the
+    /// manager links. Fails clearly on a wrong passphrase, writing nothing.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let passphrase = config.passphrase()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        let store = Store::open(&config.store_path(), &passphrase, Default::default())?;
+        for key_id in store.recovered_pending() {
+            tracing::warn!(%key_id, "keygen interrupted by a restart: key marked ERROR");
+        }
+        let secret = match store.get_identity()? {
+            Some(s) => s,
+            None => {
+                let s = NodeIdentity::generate();
+                store.put_identity(&s)?;
+                s
+            }
+        };
+        let identity = NodeIdentity::from_secret(secret)?;
+        let members: Vec<Address> = config.members.iter().map(|m| m.address).collect();
+        if !members.contains(&identity.address()) {
+            tracing::warn!(address = %identity.address(), "this node is not in the configured membership");
+        }
+        let p2p_members = config
+            .members
+            .iter()
+            .filter(|m| m.address != identity.address())
+            .map(|m| {
+                Ok(Member {
+                    address: m.address.0,
+                    dial: match &m.p2p {
+                        Some(a) => Some(a.parse().map_err(|e| {
+                            NodeError::Config(format!("bad p2p address {a:?}: {e}"))
+                        })?),
+                        None => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        let listen = config
+            .p2p_listen
+            .parse()
+            .map_err(|e| NodeError::Config(format!("bad p2p_listen: {e}")))?;
+        let p2p = P2p::start(P2pConfig::new(listen, identity.secret(), p2p_members))
+            .await
+            .map_err(|e| NodeError::P2p(e.to_string()))?;
+        tracing::info!(address = %identity.address(), peer_id = %p2p.peer_id(), "node started");
+
+        let aux = match store.get_aux(membership_id(&members))? {
+            Some(bytes) => match AuxInfo::from_bytes(&bytes) {
+                Ok(a) => Some(Arc::new(a)),
+                Err(e) => {
+                    tracing::error!(error = %e, "stored aux info unusable; it will be regenerated");
+                    None
+                }
+            },
+            None => None,
+        };
+        let inner = Arc::new(Inner {
+            config,
+            store,
+            p2p,
+            identity,
+            members,
+            prepared: Mutex::new(HashMap::new()),
+            started: Mutex::new(std::collections::VecDeque::new()),
+            shares: Mutex::new(HashMap::new()),
+            aux: Mutex::new(aux),
+        });
+        handlers::start_prime_supply(inner.clone());
+        handlers::start_sweeper(inner.clone());
+        for url in inner.config.managers.clone() {
+            tokio::spawn(link::run(inner.clone(), url));
+        }
+        Ok(Node { inner })
+    }
+
+    /// The node's address.
+    pub fn address(&self) -> Address {
+        self.inner.identity.address()
+    }
+
+    /// The node's libp2p peer id.
+    pub fn peer_id(&self) -> String {
+        self.inner.p2p.peer_id().to_string()
+    }
+
+    /// Runs until Ctrl-C.
+    pub async fn serve(self) {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("node stopping");
+        // Give in-flight frames a moment; the store commits each transaction as it goes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a node's store and key without starting it, and returns (address, peer id): what an
+/// operator needs to add the node to the membership.
+pub fn init(config: &NodeConfig) -> Result<(Address, String), NodeError> {
+    let passphrase = config.passphrase()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
+    })?;
+    let store = Store::open(&config.store_path(), &passphrase, Default::default())?;
+    let secret = match store.get_identity()? {
+        Some(s) => s,
+        None => {
+            let s = NodeIdentity::generate();
+            store.put_identity(&s)?;
+            s
+        }
+    };
+    let peer_id = cohort_p2p::peer_id_of_secret(&secret)
+        .map_err(|e| NodeError::Identity(e.to_string()))?
+        .to_string();
+    let identity = NodeIdentity::from_secret(secret)?;
+    Ok((identity.address(), peer_id))
+}

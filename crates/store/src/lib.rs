@@ -1,0 +1,42 @@
+//! `cohort-store`: the embedded, encrypted store of a Cohort node.
+//!
+//! A node keeps everything it must not lose or leak in one [`redb`] file: key records and
+//! their sealed shares, Paillier aux info, the safe-prime pool, single-use presignatures, the
+//! node identity key and the anti-equivocation signing journal. Secret values are sealed with
+//! XChaCha20-Poly1305 under a key derived from the node passphrase with Argon2id; the
+//! associated data binds every sealed blob to its table and record, so a blob moved to another
+//! record fails to open. Public metadata (key status, threshold, parties, public key) is kept
+//! unsealed so it can be listed cheaply.
+//!
+//! The crate stores opaque bytes and does not depend on the threshold engine.
+//!
+//! # Use from async code
+//! Every operation is one short, blocking redb transaction on small records (well under a
+//! millisecond of CPU plus one fsync for writes). Async callers may call the store directly for
+//! these small records; wrap [`Store::open`] (Argon2id, tens of milliseconds) and bulk work in
+//! `spawn_blocking` if the runtime is latency sensitive. [`Store`] is `Clone + Send + Sync`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod aux;
+mod error;
+mod hexser;
+mod identity;
+mod journal;
+mod kdf;
+mod keys;
+mod meta;
+mod oplog;
+mod presign;
+mod primes;
+mod seal;
+mod store;
+mod tables;
+mod validate;
+
+pub use error::StoreError;
+pub use journal::JournalOutcome;
+pub use kdf::KdfParams;
+pub use keys::{BeginKeygen, INTERRUPTED_KEYGEN_REASON, KeyRecord, KeyStatus};
+pub use oplog::{OperationEntry, OperationLog};
+pub use store::{Store, StoreOptions};

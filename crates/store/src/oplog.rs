@@ -1,0 +1,181 @@
+//! The manager's operation log: one JSON record per operation session, listed newest first.
+//!
+//! Nothing in it is secret, so it is a separate, unencrypted redb file that needs no
+//! passphrase. Records are indexed by creation order (a monotonic sequence assigned at the
+//! first `put` of a session), so later updates of a session do not reorder the list.
+
+use crate::error::{Result, StoreError};
+use crate::store::now_ms;
+use crate::validate;
+use redb::{
+    Builder, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const T_OPS: &str = "operations";
+/// session id → `seq ‖ created_ms ‖ updated_ms` (big-endian u64s) ‖ JSON.
+const OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_OPS);
+/// creation sequence → session id: the time index behind `list_recent`.
+const OPS_BY_SEQ: TableDefinition<u64, &[u8]> = TableDefinition::new("operations_by_seq");
+/// Counters: the next creation sequence.
+const OPS_META: TableDefinition<&str, u64> = TableDefinition::new("operations_meta");
+const NEXT_SEQ: &str = "next_seq";
+const HEADER_LEN: usize = 24;
+
+/// One logged operation as returned by [`OperationLog::get`] and
+/// [`OperationLog::list_recent`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationEntry {
+    /// The operation's session id.
+    pub session_id: [u8; 32],
+    /// First time the session was logged.
+    pub created_at_ms: u64,
+    /// Last time its record was replaced.
+    pub updated_at_ms: u64,
+    /// The record as given by the manager (validated to be JSON).
+    pub record_json: Vec<u8>,
+}
+
+/// Persistent log of operations for the manager (restart-safe status queries). Cheap to
+/// clone, `Send + Sync`; operations are short blocking transactions.
+#[derive(Clone)]
+pub struct OperationLog {
+    inner: Arc<OpLogInner>,
+}
+
+struct OpLogInner {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for OperationLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperationLog")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode(session_id: [u8; 32], bytes: &[u8]) -> Result<(u64, OperationEntry)> {
+    let corrupt = || StoreError::Corrupt {
+        table: T_OPS,
+        record: hex::encode(session_id),
+    };
+    if bytes.len() < HEADER_LEN {
+        return Err(corrupt());
+    }
+    let word = |i: usize| -> Result<u64> {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(corrupt)
+    };
+    Ok((
+        word(0)?,
+        OperationEntry {
+            session_id,
+            created_at_ms: word(1)?,
+            updated_at_ms: word(2)?,
+            record_json: bytes[HEADER_LEN..].to_vec(),
+        },
+    ))
+}
+
+impl OperationLog {
+    /// Opens (or creates) the log at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<OperationLog, StoreError> {
+        let path = path.as_ref();
+        let db = Builder::new().create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(OPS)?;
+        txn.open_table(OPS_BY_SEQ)?;
+        txn.open_table(OPS_META)?;
+        txn.commit()?;
+        Ok(OperationLog {
+            inner: Arc::new(OpLogInner {
+                db,
+                path: path.to_path_buf(),
+            }),
+        })
+    }
+
+    /// Inserts or replaces the record of `session_id`. The JSON is validated (and bounded to
+    /// 16 MiB) so readers can trust it; the session keeps its place in the time index.
+    pub fn put(&self, session_id: [u8; 32], record_json: &[u8]) -> Result<(), StoreError> {
+        validate::value("operation record", record_json)?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(record_json).map_err(|e| {
+            StoreError::InvalidInput(format!("operation record is not valid JSON: {e}"))
+        })?;
+        let now = now_ms();
+        let txn = self.inner.db.begin_write()?;
+        {
+            let mut ops = txn.open_table(OPS)?;
+            let existing = ops
+                .get(session_id.as_slice())?
+                .map(|g| decode(session_id, g.value()))
+                .transpose()?;
+            let (seq, created) = match existing {
+                Some((seq, entry)) => (seq, entry.created_at_ms),
+                None => {
+                    let mut meta = txn.open_table(OPS_META)?;
+                    let seq = meta.get(NEXT_SEQ)?.map(|g| g.value()).unwrap_or(0);
+                    meta.insert(NEXT_SEQ, seq.saturating_add(1))?;
+                    txn.open_table(OPS_BY_SEQ)?
+                        .insert(seq, session_id.as_slice())?;
+                    (seq, now)
+                }
+            };
+            let mut value = Vec::with_capacity(HEADER_LEN + record_json.len());
+            value.extend_from_slice(&seq.to_be_bytes());
+            value.extend_from_slice(&created.to_be_bytes());
+            value.extend_from_slice(&now.to_be_bytes());
+            value.extend_from_slice(record_json);
+            ops.insert(session_id.as_slice(), value.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The entry of `session_id`, if logged.
+    pub fn get(&self, session_id: [u8; 32]) -> Result<Option<OperationEntry>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let ops = txn.open_table(OPS)?;
+        match ops.get(session_id.as_slice())? {
+            Some(g) => Ok(Some(decode(session_id, g.value())?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` entries, newest (most recently created) first.
+    pub fn list_recent(&self, limit: usize) -> Result<Vec<OperationEntry>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let index = txn.open_table(OPS_BY_SEQ)?;
+        let ops = txn.open_table(OPS)?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in index.iter()?.rev().take(limit) {
+            let (seq, session) = entry?;
+            let session_id =
+                <[u8; 32]>::try_from(session.value()).map_err(|_| StoreError::Corrupt {
+                    table: "operations_by_seq",
+                    record: seq.value().to_string(),
+                })?;
+            if let Some(g) = ops.get(session_id.as_slice())? {
+                out.push(decode(session_id, g.value())?.1);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of logged operations.
+    pub fn len(&self) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        Ok(txn.open_table(OPS)?.len()?)
+    }
+
+    /// True when nothing has been logged yet.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+}

@@ -1,0 +1,124 @@
+//! Messages between Cohort's manager and its nodes (JSON text frames over WebSocket) and the
+//! frame nodes wrap protocol messages in on the p2p transport.
+//!
+//! Every manager ↔ node frame is a [`Frame`] with a protocol version; decoding is bounded
+//! ([`MAX_FRAME_BYTES`]) and a frame that does not decode gets a typed [`WireError`] instead of
+//! a panic. Addresses and ids travel as `0x`-hex strings.
+
+#![forbid(unsafe_code)]
+
+mod hex_types;
+mod messages;
+mod peer;
+
+pub use hex_types::{Address, Bytes32, HexBytes};
+pub use messages::*;
+pub use peer::{PeerFrame, PeerKind};
+
+/// Version of the manager ↔ node protocol; a frame of another version is refused.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest manager ↔ node frame accepted (requests carry digests and party lists, never bulk).
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Why a frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// Larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not JSON of a known message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Another protocol version.
+    #[error("protocol version {0} is not supported (this build speaks {PROTOCOL_VERSION})")]
+    Version(u16),
+}
+
+/// Decodes one manager ↔ node frame, enforcing size and version.
+pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<Frame<T>, WireError> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(text.len()));
+    }
+    let frame: Frame<T> =
+        serde_json::from_str(text).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if frame.v != PROTOCOL_VERSION {
+        return Err(WireError::Version(frame.v));
+    }
+    Ok(frame)
+}
+
+/// Encodes one frame of the current version.
+pub fn encode<T: serde::Serialize>(msg: T) -> String {
+    // Our message types contain only strings, numbers and vectors: serialization cannot fail.
+    serde_json::to_string(&Frame {
+        v: PROTOCOL_VERSION,
+        msg,
+    })
+    .unwrap_or_else(|e| format!("{{\"v\":0,\"encode_error\":\"{e}\"}}"))
+}
+
+/// A versioned frame.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Frame<T> {
+    /// Protocol version.
+    pub v: u16,
+    /// The message.
+    #[serde(flatten)]
+    pub msg: T,
+}
+
+/// The bytes a node signs to authenticate its WebSocket: binds the manager's identity, its
+/// fresh nonce and the node's address, under a domain tag, so a signature is useless anywhere
+/// else and cannot be replayed to another manager or connection.
+pub fn auth_digest(manager_id: &str, nonce: &Bytes32, address: &Address) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    let mut h = Keccak256::new();
+    h.update(b"cohort/ws-auth/v1");
+    h.update((manager_id.len() as u64).to_be_bytes());
+    h.update(manager_id.as_bytes());
+    h.update(nonce.0);
+    h.update(address.0);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refusals() {
+        let msg = ManagerMsg::KeySignCancel {
+            session_id: Bytes32([3; 32]),
+        };
+        let text = encode(msg.clone());
+        let back: Frame<ManagerMsg> = decode(&text).unwrap();
+        assert_eq!(back.msg, msg);
+
+        assert!(matches!(
+            decode::<ManagerMsg>("{not json"),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<ManagerMsg>(&text.replace("\"v\":1", "\"v\":9")),
+            Err(WireError::Version(9))
+        ));
+        let huge = format!("{{\"v\":1,\"pad\":\"{}\"}}", "x".repeat(MAX_FRAME_BYTES));
+        assert!(matches!(
+            decode::<ManagerMsg>(&huge),
+            Err(WireError::TooLarge(_))
+        ));
+        assert!(matches!(
+            decode::<ManagerMsg>("{\"v\":1,\"type\":\"NoSuchThing\"}"),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn auth_digest_binds_every_field() {
+        let a = auth_digest("m", &Bytes32([1; 32]), &Address([2; 20]));
+        assert_ne!(a, auth_digest("m2", &Bytes32([1; 32]), &Address([2; 20])));
+        assert_ne!(a, auth_digest("m", &Bytes32([9; 32]), &Address([2; 20])));
+        assert_ne!(a, auth_digest("m", &Bytes32([1; 32]), &Address([3; 20])));
+    }
+}

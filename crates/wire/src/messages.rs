@@ -1,0 +1,262 @@
+//! Manager ↔ node messages: authentication, then the prepare → ready → start → finish handshake
+//! of every operation (Metis's flow), driven by the manager.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hex_types::{Address, Bytes32, HexBytes};
+
+/// Machine-readable error codes, shared by nodes, the manager and its HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or impossible.
+    BadRequest,
+    /// Authentication failed or the node is not a member.
+    Unauthorized,
+    /// No such key (or it was deleted).
+    KeyNotFound,
+    /// A keygen for this key id is already running.
+    KeyPending,
+    /// The key exists but cannot be used (ERROR status).
+    KeyNotReady,
+    /// The node is not a party of this key or operation.
+    NotAParty,
+    /// The node lacks Paillier aux info for this membership.
+    AuxMissing,
+    /// The protocol failed; culprits name who is to blame where known.
+    ProtocolFailed,
+    /// Not enough parties answered in time.
+    Timeout,
+    /// Too few willing parties.
+    NotEnoughParties,
+    /// The node's signing journal holds a different digest for this slot.
+    JournalConflict,
+    /// The node's own view of the data disagrees.
+    ContentRejected,
+    /// The session id was already used.
+    Replayed,
+    /// Anything else (a bug or a local failure).
+    Internal,
+}
+
+/// An error with its code and, where the protocol can tell, who is to blame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What kind of failure.
+    pub code: ErrorCode,
+    /// Human-readable detail (never a secret).
+    pub message: String,
+    /// Parties to blame, if known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprits: Vec<Address>,
+}
+
+impl ErrorBody {
+    /// An error without culprits.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+            culprits: Vec::new(),
+        }
+    }
+}
+
+/// Public facts about a key, as a node holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Caller-chosen key id.
+    pub key_id: String,
+    /// Session that created the current sharing.
+    pub key_session_id: Bytes32,
+    /// Signers needed.
+    pub threshold: u16,
+    /// Holders in share order.
+    pub parties: Vec<Address>,
+    /// Uncompressed SEC1 public key (65 bytes).
+    pub public_key: HexBytes,
+}
+
+/// Messages from the manager to a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ManagerMsg {
+    /// First frame: the node must sign [`auth_digest`](crate::auth_digest) over this nonce.
+    Challenge {
+        /// The manager's stable name (part of what the node signs).
+        manager_id: String,
+        /// Fresh random nonce for this connection.
+        nonce: Bytes32,
+    },
+    /// Authentication succeeded.
+    Welcome {
+        /// Current cohort membership.
+        members: Vec<Address>,
+    },
+    /// Authentication failed; the connection closes.
+    Rejected {
+        /// Why.
+        error: ErrorBody,
+    },
+    /// Phase 1 of aux-info generation for the whole membership.
+    AuxInfoPrepare {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Members, in the order the aux info is generated for.
+        members: Vec<Address>,
+    },
+    /// Phase 2 of aux-info generation.
+    AuxInfoStart {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Members, in order.
+        members: Vec<Address>,
+    },
+    /// Phase 1 of keygen: check the store and rules, answer ready or refuse.
+    KeyGenPrepare {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// Threshold t.
+        threshold: u16,
+        /// All n parties, in share order.
+        parties: Vec<Address>,
+    },
+    /// Phase 2 of keygen: run the protocol with exactly these parties.
+    KeyGenStart {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// Threshold t.
+        threshold: u16,
+        /// All n parties, in share order.
+        parties: Vec<Address>,
+    },
+    /// Phase 1 of signing: is the node willing to sign this digest with this key?
+    KeySignPrepare {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// The 32-byte digest to sign.
+        digest: Bytes32,
+    },
+    /// Phase 2 of signing: run the protocol with exactly these t signers.
+    KeySignStart {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// The digest (must equal the prepared one).
+        digest: Bytes32,
+        /// Exactly t signers, in protocol order.
+        signers: Vec<Address>,
+    },
+    /// A prepared session will not start for this node (extra ready party, or abandoned).
+    KeySignCancel {
+        /// Operation session.
+        session_id: Bytes32,
+    },
+    /// Remove (tombstone) a key and its share.
+    KeyDelete {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+    },
+    /// Liveness probe.
+    Ping {
+        /// Echoed back.
+        nonce: u64,
+    },
+}
+
+/// Messages from a node to the manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum NodeMsg {
+    /// Answer to the challenge.
+    Hello {
+        /// The node's address (must match the signature).
+        address: Address,
+        /// The node's libp2p peer id.
+        peer_id: String,
+        /// 65-byte r‖s‖v signature over [`auth_digest`](crate::auth_digest).
+        signature: HexBytes,
+        /// Node software version.
+        version: String,
+    },
+    /// The node's state, sent after welcome and whenever it changes.
+    Status {
+        /// Members for which the node holds aux info.
+        aux_members: Vec<Address>,
+        /// Number of READY keys.
+        keys: u64,
+    },
+    /// Ready for aux-info generation.
+    AuxInfoReady {
+        /// Operation session.
+        session_id: Bytes32,
+    },
+    /// Ready for keygen; `existing` is set when the key is already READY (no new keygen).
+    KeyGenReady {
+        /// Operation session.
+        session_id: Bytes32,
+        /// The stored key, if it already exists.
+        existing: Option<KeyInfo>,
+    },
+    /// Willing to sign.
+    KeySignReady {
+        /// Operation session.
+        session_id: Bytes32,
+    },
+    /// Refuses to take part (phase 1) — with a reason.
+    Refused {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Why.
+        error: ErrorBody,
+    },
+    /// Aux-info generation ended.
+    AuxInfoFinish {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Outcome.
+        result: Result<(), ErrorBody>,
+    },
+    /// Keygen ended.
+    KeyGenFinish {
+        /// Operation session.
+        session_id: Bytes32,
+        /// The key, or why it failed.
+        result: Result<KeyInfo, ErrorBody>,
+    },
+    /// Signing ended.
+    KeySignFinish {
+        /// Operation session.
+        session_id: Bytes32,
+        /// 65-byte r‖s‖v signature, or why it failed.
+        result: Result<HexBytes, ErrorBody>,
+    },
+    /// Deletion done.
+    KeyDeleted {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// Whether the node held the key.
+        existed: bool,
+    },
+    /// Answer to a frame the node could not use (malformed, unknown session…).
+    Error {
+        /// Why.
+        error: ErrorBody,
+    },
+    /// Liveness answer.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+}
