@@ -46,10 +46,15 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::from_body(ErrorBody::new(code, message), Vec::new(), None)
+        Self::from_body(ErrorBody::new(code, message), Vec::new(), Vec::new(), None)
     }
 
-    fn from_body(e: ErrorBody, absent: Vec<Address>, session: Option<Bytes32>) -> Self {
+    fn from_body(
+        e: ErrorBody,
+        absent: Vec<Address>,
+        refused: Vec<coord::Refusal>,
+        session: Option<Bytes32>,
+    ) -> Self {
         let status = match e.code {
             ErrorCode::BadRequest | ErrorCode::NotAParty => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -70,6 +75,9 @@ impl ApiError {
         if !absent.is_empty() {
             err["absent"] = json!(absent);
         }
+        if !refused.is_empty() {
+            err["refused"] = json!(refused);
+        }
         if let Some(s) = session.filter(|s| s.0 != [0; 32]) {
             err["session_id"] = json!(s);
         }
@@ -82,7 +90,7 @@ impl ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        ApiError::from_body(e.error, e.absent, Some(e.session_id))
+        ApiError::from_body(e.error, e.absent, e.refused, Some(e.session_id))
     }
 }
 

@@ -1,0 +1,343 @@
+//! `cohort devnet`: a whole cohort on loopback — one manager and n node processes — from
+//! embedded defaults, for trying Cohort out and for the end-to-end tests and benchmarks.
+//!
+//! The nodes use the repository's public test primes for their Paillier aux info (insecure,
+//! and said so loudly): a real node searches its own safe primes in the background, which takes
+//! minutes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use cohort_manager::ManagerConfig;
+use cohort_node::NodeConfig;
+use cohort_node::config::MemberConfig;
+use cohort_wire::Address;
+use rand::RngCore;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha3::{Digest, Keccak256};
+use tokio::process::{Child, Command};
+
+use crate::client::{Api, ApiClient};
+
+/// Arguments of `cohort devnet`.
+#[derive(Args, Clone)]
+pub struct DevnetArgs {
+    /// Number of node processes.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Threshold t of the `devnet` key.
+    #[arg(long, default_value_t = 3)]
+    pub threshold: u16,
+    /// Address of the manager's HTTP API (and of the nodes' WebSocket endpoint).
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    pub api: String,
+    /// Directory for every store, config and log; default a fresh temporary folder. Reusing a
+    /// directory restarts the same cohort with its keys.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// First p2p port (node k listens on base + k); 0 picks free ports.
+    #[arg(long, default_value_t = 0)]
+    pub p2p_base_port: u16,
+    /// Skip the sample keygen and signature.
+    #[arg(long)]
+    pub no_sample: bool,
+}
+
+/// A cohort laid out on disk: configs, stores and logs under one directory.
+pub struct Cluster {
+    /// Root directory.
+    pub dir: PathBuf,
+    /// Node addresses, in membership order.
+    pub members: Vec<Address>,
+    /// Node config paths, in membership order.
+    pub node_configs: Vec<PathBuf>,
+    /// Manager config path.
+    pub manager_config: PathBuf,
+    /// API base URL.
+    pub api_url: String,
+    children: Vec<(String, Child)>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn write_secret_file(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut b = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut b);
+    std::fs::write(path, hex::encode(b))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// Writes the configs of an n-node cohort under `dir` (creating node keys on first use).
+    pub fn prepare(dir: &Path, n: usize, api: &str, p2p_base: u16) -> anyhow::Result<Cluster> {
+        if n < 2 {
+            bail!("a cohort needs at least 2 nodes");
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", dir.display()))?;
+        let ws = format!("ws://{api}/v1/ws");
+        let mut configs = Vec::new();
+        for k in 0..n {
+            let node_dir = dir.join(format!("node-{k}"));
+            std::fs::create_dir_all(&node_dir)?;
+            let pass = node_dir.join("passphrase");
+            write_secret_file(&pass)?;
+            let port = if p2p_base == 0 {
+                free_port()?
+            } else {
+                p2p_base
+                    .checked_add(k as u16)
+                    .context("p2p port out of range")?
+            };
+            configs.push(NodeConfig {
+                data_dir: node_dir.clone(),
+                passphrase_file: Some(pass),
+                p2p_listen: format!("/ip4/127.0.0.1/tcp/{port}"),
+                managers: vec![ws.clone()],
+                members: Vec::new(),
+                insecure_test_primes: true,
+                prime_threads: 1,
+                timeouts: Default::default(),
+            });
+        }
+        let mut members = Vec::new();
+        for c in &configs {
+            let (address, _) = cohort_node::init(c)
+                .with_context(|| format!("cannot initialise node in {}", c.data_dir.display()))?;
+            members.push(address);
+        }
+        let member_cfg: Vec<MemberConfig> = members
+            .iter()
+            .zip(&configs)
+            .map(|(a, c)| MemberConfig {
+                address: *a,
+                p2p: Some(c.p2p_listen.clone()),
+            })
+            .collect();
+        let mut node_configs = Vec::new();
+        for mut c in configs {
+            c.members = member_cfg.clone();
+            let path = c.data_dir.join("node.toml");
+            std::fs::write(&path, toml::to_string_pretty(&c)?)?;
+            node_configs.push(path);
+        }
+        let manager = ManagerConfig {
+            listen: api.to_string(),
+            manager_id: "cohort-devnet-manager".into(),
+            data_dir: dir.join("manager"),
+            members: members.clone(),
+            api_token_file: None,
+            timeouts: Default::default(),
+        };
+        std::fs::create_dir_all(&manager.data_dir)?;
+        let manager_config = manager.data_dir.join("manager.toml");
+        std::fs::write(&manager_config, toml::to_string_pretty(&manager)?)?;
+        Ok(Cluster {
+            dir,
+            members,
+            node_configs,
+            manager_config,
+            api_url: format!("http://{api}"),
+            children: Vec::new(),
+        })
+    }
+
+    fn spawn(&mut self, name: String, args: &[&str], log: PathBuf) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("cannot find the cohort binary")?;
+        let out = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        if let Some(pid) = child.id() {
+            std::fs::write(self.dir.join(format!("{name}.pid")), pid.to_string())?;
+        }
+        self.children.push((name, child));
+        Ok(())
+    }
+
+    /// Starts the manager and every node as child processes (killed when the cluster drops).
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        let mc = self.manager_config.display().to_string();
+        self.spawn(
+            "manager".into(),
+            &["manager", "--config", &mc],
+            self.dir.join("manager.log"),
+        )?;
+        for k in 0..self.node_configs.len() {
+            let c = self.node_configs[k].display().to_string();
+            self.spawn(
+                format!("node-{k}"),
+                &["node", "--config", &c],
+                self.dir.join(format!("node-{k}.log")),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// An API client for this cluster.
+    pub fn client(&self) -> anyhow::Result<ApiClient> {
+        ApiClient::new(&Api {
+            api: self.api_url.clone(),
+            token_file: None,
+            timeout_secs: 900,
+        })
+    }
+
+    /// Waits until the API answers and every node is connected.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            for (name, child) in &mut self.children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!(
+                        "{name} exited with {status}; see {}",
+                        self.dir.join(format!("{name}.log")).display()
+                    );
+                }
+            }
+            if let Ok((200, Value::Array(nodes))) =
+                client.call(Method::GET, "/v1/nodes", None).await
+                && nodes.iter().all(|n| n["connected"] == json!(true))
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the cohort was not up within {timeout:?}; logs in {}",
+                    self.dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits for Ctrl-C, reporting children that exit meanwhile; the manager exiting ends it.
+    pub async fn supervise(&mut self) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut reported = std::collections::HashSet::new();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            for (name, child) in &mut self.children {
+                if let Ok(Some(status)) = child.try_wait()
+                    && reported.insert(name.clone())
+                {
+                    eprintln!("devnet: {name} exited with {status}");
+                    if name == "manager" {
+                        bail!(
+                            "the manager exited; see {}",
+                            self.dir.join("manager.log").display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sample digest the devnet signs: keccak256 of a fixed phrase.
+pub fn sample_digest() -> [u8; 32] {
+    Keccak256::digest(b"cohort devnet sample digest").into()
+}
+
+/// Runs `cohort devnet`.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            let mut b = [0u8; 6];
+            rand::thread_rng().fill_bytes(&mut b);
+            std::env::temp_dir().join(format!("cohort-devnet-{}", hex::encode(b)))
+        }
+    };
+    if usize::from(args.threshold) > args.nodes || args.threshold < 2 {
+        bail!("--threshold must be in 2..=--nodes");
+    }
+    let mut cluster = Cluster::prepare(&dir, args.nodes, &args.api, args.p2p_base_port)?;
+    println!(
+        "devnet: {} nodes, threshold {}, data and logs in {}",
+        args.nodes,
+        args.threshold,
+        cluster.dir.display()
+    );
+    println!(
+        "devnet: WARNING: the nodes use the repository's PUBLIC test primes for their Paillier \
+         aux info — INSECURE, for this devnet only; real nodes search their own primes"
+    );
+    cluster.start()?;
+    cluster.wait_ready(Duration::from_secs(60)).await?;
+    println!("devnet: manager and {} nodes up", args.nodes);
+    for (k, a) in cluster.members.iter().enumerate() {
+        println!("devnet:   node-{k} {a}");
+    }
+    if !args.no_sample {
+        let client = cluster.client()?;
+        let t0 = Instant::now();
+        let (status, key) = client
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(json!({ "key_id": "devnet", "threshold": args.threshold })),
+            )
+            .await?;
+        if !(200..300).contains(&status) {
+            bail!("keygen failed (HTTP {status}): {key}");
+        }
+        println!(
+            "devnet: key devnet ({}-of-{}) address {} ({:.1} s, first use includes aux-info generation)",
+            args.threshold,
+            args.nodes,
+            key["address"].as_str().unwrap_or("?"),
+            t0.elapsed().as_secs_f64()
+        );
+        let digest = sample_digest();
+        let t0 = Instant::now();
+        let (status, sig) = client
+            .call(
+                Method::POST,
+                "/v1/keys/devnet/sign",
+                Some(json!({ "digest": format!("0x{}", hex::encode(digest)) })),
+            )
+            .await?;
+        if status != 200 {
+            bail!("signing failed (HTTP {status}): {sig}");
+        }
+        let signature = sig["signature"].as_str().unwrap_or_default();
+        println!(
+            "devnet: signed digest 0x{} in {:.2} s",
+            hex::encode(digest),
+            t0.elapsed().as_secs_f64()
+        );
+        println!("devnet: signature {signature}");
+        println!("devnet: signers {}", sig["signers"]);
+    }
+    println!("api: {}", cluster.api_url);
+    cluster.supervise().await
+}

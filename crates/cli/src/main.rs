@@ -1,0 +1,106 @@
+//! `cohort`: one binary for every Cohort process and for talking to a manager.
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod client;
+mod devnet;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Cohort: a threshold-signature (MPC) network for rollups.
+#[derive(Parser)]
+#[command(name = "cohort", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an MPC node (its store passphrase comes from `passphrase_file` or COHORT_PASSPHRASE).
+    Node {
+        /// Node configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Create the store and node key if needed, print the node's address and peer id as
+        /// JSON, and exit.
+        #[arg(long)]
+        init: bool,
+    },
+    /// Run a manager: the HTTP API and the nodes' WebSocket endpoint.
+    Manager {
+        /// Manager configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a whole cohort on loopback (one manager, n node processes) with embedded defaults.
+    Devnet(devnet::DevnetArgs),
+    /// Measure keygen and signing through the HTTP API of a fresh devnet, beside the engine's
+    /// in-process time for the same signing.
+    Bench(bench::BenchArgs),
+    /// Client commands against a manager's HTTP API.
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read_config(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node { config, init } => {
+            init_tracing();
+            let cfg = cohort_node::NodeConfig::from_toml(&read_config(&config)?)
+                .with_context(|| format!("in {}", config.display()))?;
+            if init {
+                let (address, peer_id) = cohort_node::init(&cfg)?;
+                println!(
+                    "{}",
+                    serde_json::json!({ "address": address, "peer_id": peer_id })
+                );
+                return Ok(());
+            }
+            let node = cohort_node::Node::start(cfg).await?;
+            node.serve().await;
+            Ok(())
+        }
+        Command::Manager { config } => {
+            init_tracing();
+            let cfg = cohort_manager::ManagerConfig::from_toml(&read_config(&config)?)
+                .with_context(|| format!("in {}", config.display()))?;
+            let manager = cohort_manager::Manager::bind(cfg).await?;
+            tracing::info!(listen = %manager.local_addr()?, "manager listening");
+            manager
+                .serve(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
+        }
+        Command::Devnet(args) => {
+            init_tracing();
+            devnet::run(args).await
+        }
+        Command::Bench(args) => {
+            init_tracing();
+            bench::run(args).await
+        }
+        Command::Client(c) => client::run(c).await,
+    }
+}
