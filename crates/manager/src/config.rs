@@ -13,7 +13,7 @@ pub struct ManagerTimeouts {
     pub prepare_secs: u64,
     /// Keygen run, after start. Default 180.
     pub keygen_secs: u64,
-    /// Signing run, after start. Default 60.
+    /// Signing run, after start. Default 120.
     pub sign_secs: u64,
     /// Aux-info generation run. Default 900.
     pub aux_secs: u64,
@@ -26,7 +26,7 @@ impl Default for ManagerTimeouts {
         ManagerTimeouts {
             prepare_secs: 10,
             keygen_secs: 180,
-            sign_secs: 60,
+            sign_secs: 120,
             aux_secs: 900,
             handshake_secs: 10,
         }

@@ -132,10 +132,11 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             key_id,
             threshold,
             parties,
-        } => Some(NodeMsg::KeyGenFinish {
-            session_id,
-            result: keygen_start(&inner, session_id, key_id, threshold, parties).await,
-        }),
+        } => {
+            let result = keygen_start(&inner, session_id, key_id, threshold, parties).await;
+            let _ = tx.send(NodeMsg::KeyGenFinish { session_id, result }).await;
+            Some(status(&inner))
+        }
         ManagerMsg::KeySignPrepare {
             session_id,
             key_id,
@@ -166,11 +167,13 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
                 c.remove(&key_id);
             }
             tracing::info!(%key_id, existed, "key deleted");
-            Some(NodeMsg::KeyDeleted {
+            let done = NodeMsg::KeyDeleted {
                 session_id,
                 key_id,
                 existed,
-            })
+            };
+            let _ = tx.send(done).await;
+            Some(status(&inner))
         }
         ManagerMsg::Challenge { .. } | ManagerMsg::Welcome { .. } | ManagerMsg::Rejected { .. } => {
             Some(NodeMsg::Error {
