@@ -176,7 +176,7 @@ async fn cohort_keygen_sign_delete_kill_restart() {
         let dir = net.path().join(format!("node-{k}"));
         let pass = std::fs::read(dir.join("passphrase")).unwrap();
         let store = cohort_store::Store::open(
-            &dir.join("node.redb"),
+            dir.join("node.redb"),
             &pass,
             cohort_store::StoreOptions::default(),
         )

@@ -110,7 +110,7 @@ impl Manager {
         }
         let registry = Registry::open(&config.data_dir.join("keys.redb"))
             .map_err(|e| ManagerError::Store(e.to_string()))?;
-        let oplog = OperationLog::open(&config.data_dir.join("operations.redb"))
+        let oplog = OperationLog::open(config.data_dir.join("operations.redb"))
             .map_err(|e| ManagerError::Store(e.to_string()))?;
         let token = config.api_token()?;
         let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -98,7 +98,7 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
-        let store = Store::open(&config.store_path(), &passphrase, Default::default())?;
+        let store = Store::open(config.store_path(), &passphrase, Default::default())?;
         for key_id in store.recovered_pending() {
             tracing::warn!(%key_id, "keygen interrupted by a restart: key marked ERROR");
         }
@@ -195,7 +195,7 @@ pub fn init(config: &NodeConfig) -> Result<(Address, String), NodeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
     })?;
-    let store = Store::open(&config.store_path(), &passphrase, Default::default())?;
+    let store = Store::open(config.store_path(), &passphrase, Default::default())?;
     let secret = match store.get_identity()? {
         Some(s) => s,
         None => {
