@@ -62,7 +62,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let t = args.threshold;
     let n = args.nodes;
     let dir = tempdir()?;
-    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0)?;
+    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &[])?;
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     let client = cluster.client()?;

@@ -42,6 +42,11 @@ pub struct DevnetArgs {
     /// First p2p port (node k listens on base + k); 0 picks free ports.
     #[arg(long, default_value_t = 0)]
     pub p2p_base_port: u16,
+    /// JSON-RPC URL of the L2 node the nodes check state batches against: one URL for every
+    /// node, or n comma-separated URLs, one per node. Default none: the devnet's nodes sign
+    /// state batches without checking them (and it says so).
+    #[arg(long, value_delimiter = ',')]
+    pub l2_rpc: Vec<String>,
     /// Skip the sample keygen and signature.
     #[arg(long)]
     pub no_sample: bool,
@@ -85,9 +90,21 @@ fn write_secret_file(path: &Path) -> anyhow::Result<()> {
 
 impl Cluster {
     /// Writes the configs of an n-node cohort under `dir` (creating node keys on first use).
-    pub fn prepare(dir: &Path, n: usize, api: &str, p2p_base: u16) -> anyhow::Result<Cluster> {
+    pub fn prepare(
+        dir: &Path,
+        n: usize,
+        api: &str,
+        p2p_base: u16,
+        l2_rpc: &[String],
+    ) -> anyhow::Result<Cluster> {
         if n < 2 {
             bail!("a cohort needs at least 2 nodes");
+        }
+        if l2_rpc.len() > 1 && l2_rpc.len() != n {
+            bail!(
+                "--l2-rpc takes one URL or one per node ({n}), not {}",
+                l2_rpc.len()
+            );
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let dir = dir
@@ -115,6 +132,9 @@ impl Cluster {
                 members: Vec::new(),
                 insecure_test_primes: true,
                 prime_threads: 1,
+                l2_rpc_url: l2_rpc.get(k).or(l2_rpc.first()).cloned(),
+                insecure_skip_state_check: l2_rpc.is_empty(),
+                l2: Default::default(),
                 timeouts: Default::default(),
             });
         }
@@ -144,6 +164,7 @@ impl Cluster {
             manager_id: "cohort-devnet-manager".into(),
             data_dir: dir.join("manager"),
             members: members.clone(),
+            state_key_id: "devnet".into(),
             api_token_file: None,
             timeouts: Default::default(),
         };
@@ -280,7 +301,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     if usize::from(args.threshold) > args.nodes || args.threshold < 2 {
         bail!("--threshold must be in 2..=--nodes");
     }
-    let mut cluster = Cluster::prepare(&dir, args.nodes, &args.api, args.p2p_base_port)?;
+    let mut cluster = Cluster::prepare(
+        &dir,
+        args.nodes,
+        &args.api,
+        args.p2p_base_port,
+        &args.l2_rpc,
+    )?;
     println!(
         "devnet: {} nodes, threshold {}, data and logs in {}",
         args.nodes,
@@ -291,6 +318,18 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         "devnet: WARNING: the nodes use the repository's PUBLIC test primes for their Paillier \
          aux info — INSECURE, for this devnet only; real nodes search their own primes"
     );
+    if args.l2_rpc.is_empty() {
+        println!(
+            "devnet: no --l2-rpc: the nodes sign state batches WITHOUT checking their roots \
+             (insecure_skip_state_check)"
+        );
+    } else {
+        println!(
+            "devnet: the nodes check state batches against {}",
+            args.l2_rpc.join(", ")
+        );
+    }
+    println!("devnet: POST /api/v1/sign/state signs with the key `devnet`");
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     println!("devnet: manager and {} nodes up", args.nodes);

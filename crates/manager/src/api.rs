@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cohort_engine::PublicKey;
-use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode};
+use cohort_rollup::StateBatchRequest;
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, SignContext};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -26,6 +27,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v1/keys", post(create_key).get(list_keys))
         .route("/v1/keys/{key_id}", get(get_key).delete(delete_key))
         .route("/v1/keys/{key_id}/sign", post(sign))
+        .route("/api/v1/sign/state", post(sign_state))
         .route("/v1/nodes", get(nodes))
         .route("/v1/operations/{session_id}", get(operation))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
@@ -46,13 +48,20 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::from_body(ErrorBody::new(code, message), Vec::new(), Vec::new(), None)
+        Self::from_body(
+            ErrorBody::new(code, message),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            None,
+        )
     }
 
     fn from_body(
         e: ErrorBody,
         absent: Vec<Address>,
         refused: Vec<coord::Refusal>,
+        ready: Vec<Address>,
         session: Option<Bytes32>,
     ) -> Self {
         let status = match e.code {
@@ -63,6 +72,7 @@ impl ApiError {
                 StatusCode::CONFLICT
             }
             ErrorCode::KeyNotReady | ErrorCode::ContentRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::L2Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotEnoughParties | ErrorCode::AuxMissing => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::ProtocolFailed => StatusCode::BAD_GATEWAY,
@@ -78,6 +88,9 @@ impl ApiError {
         if !refused.is_empty() {
             err["refused"] = json!(refused);
         }
+        if !ready.is_empty() {
+            err["ready"] = json!(ready);
+        }
         if let Some(s) = session.filter(|s| s.0 != [0; 32]) {
             err["session_id"] = json!(s);
         }
@@ -90,7 +103,7 @@ impl ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        ApiError::from_body(e.error, e.absent, e.refused, Some(e.session_id))
+        ApiError::from_body(e.error, e.absent, e.refused, e.ready, Some(e.session_id))
     }
 }
 
@@ -221,11 +234,46 @@ async fn sign(
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: SignReq = json_body(&body)?;
-    let (sig, rec) = coord::sign(&state, &key_id, req.digest).await?;
+    let signed = coord::sign(&state, &key_id, req.digest, SignContext::Digest).await?;
     Ok(Json(json!({
-        "signature": sig.to_hex(),
-        "signers": rec.signers,
-        "session_id": rec.session_id,
+        "signature": signed.signature.to_hex(),
+        "signers": signed.record.signers,
+        "session_id": signed.record.session_id,
+    })))
+}
+
+/// Mantle's batch submitter endpoint: sign a batch of L2 state roots once enough nodes have
+/// checked every root against their own L2 node, or sign the rollback when enough disagree.
+async fn sign_state(
+    AxState(state): AxState<Arc<State>>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: StateBatchRequest = json_body(&body)?;
+    if req.end_block().is_none() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "block range overflows",
+        ));
+    }
+    let key_id = req
+        .key_id
+        .clone()
+        .unwrap_or_else(|| state.config.state_key_id.clone());
+    let digest = Bytes32(cohort_rollup::state_batch_digest(
+        &req.state_roots,
+        req.offset_starts_at_index,
+    ));
+    let context = SignContext::StateBatch {
+        start_block: req.start_block,
+        offset_starts_at_index: req.offset_starts_at_index,
+        state_roots: req.state_roots.iter().map(|r| Bytes32(*r)).collect(),
+    };
+    let signed = coord::sign(&state, &key_id, digest, context).await?;
+    Ok(Json(json!({
+        "signature": signed.signature.to_hex(),
+        "roll_back": signed.roll_back,
+        "signers": signed.record.signers,
+        "session_id": signed.record.session_id,
     })))
 }
 

@@ -46,6 +46,9 @@ pub struct ManagerConfig {
     pub data_dir: PathBuf,
     /// Cohort membership: node addresses, in the order aux info is generated for.
     pub members: Vec<Address>,
+    /// Key used by `POST /api/v1/sign/state` when the request names none. Default `state`.
+    #[serde(default = "default_state_key")]
+    pub state_key_id: String,
     /// File holding a bearer token for the HTTP API; no token file means no API auth.
     #[serde(default)]
     pub api_token_file: Option<PathBuf>,
@@ -56,6 +59,10 @@ pub struct ManagerConfig {
 
 fn default_listen() -> String {
     "127.0.0.1:7100".into()
+}
+
+fn default_state_key() -> String {
+    "state".into()
 }
 
 fn default_id() -> String {

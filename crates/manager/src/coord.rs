@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cohort_engine::{EthSignature, PublicKey};
-use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg};
+use cohort_wire::{
+    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, SignContext,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -49,6 +51,12 @@ pub struct OpRecord {
     /// Digest signed, for signing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Bytes32>,
+    /// What was signed, for content with a context (a state batch: its blocks and slot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+    /// True when a state batch was rejected and its rollback signed instead.
+    #[serde(default)]
+    pub roll_back: bool,
     /// ok or failed.
     pub outcome: String,
     /// The failure, if any.
@@ -71,6 +79,8 @@ pub struct OpError {
     pub absent: Vec<Address>,
     /// Refusals.
     pub refused: Vec<Refusal>,
+    /// Members that were willing.
+    pub ready: Vec<Address>,
     /// The session, for `GET /v1/operations/{id}`.
     pub session_id: Bytes32,
 }
@@ -104,6 +114,8 @@ impl Op {
                 absent: Vec::new(),
                 signers: Vec::new(),
                 digest: None,
+                context: None,
+                roll_back: false,
                 outcome: "running".into(),
                 error: None,
                 culprits: Vec::new(),
@@ -182,6 +194,7 @@ impl Op {
                 error,
                 absent: record.absent,
                 refused: record.refused,
+                ready: record.ready,
                 session_id: record.session_id,
             })
     }
@@ -311,6 +324,7 @@ pub(crate) async fn keygen(
         error: ErrorBody::new(ErrorCode::BadRequest, m),
         absent: Vec::new(),
         refused: Vec::new(),
+        ready: Vec::new(),
         session_id: Bytes32([0; 32]),
     };
     if key_id.is_empty() || key_id.len() > 128 {
@@ -349,6 +363,7 @@ pub(crate) async fn keygen(
                 ),
                 absent: Vec::new(),
                 refused: Vec::new(),
+                ready: Vec::new(),
                 session_id: Bytes32([0; 32]),
             });
         }
@@ -516,6 +531,7 @@ fn not_found(key_id: &str) -> OpError {
         error: ErrorBody::new(ErrorCode::KeyNotFound, format!("no key {key_id}")),
         absent: Vec::new(),
         refused: Vec::new(),
+        ready: Vec::new(),
         session_id: Bytes32([0; 32]),
     }
 }
@@ -528,25 +544,64 @@ pub(crate) fn live_key(state: &State, key_id: &str) -> Result<KeyEntry, OpError>
     }
 }
 
-/// Signs `digest` with `key_id`: exactly t of the willing holders, the fastest first.
+/// A verified signature and how it came about.
+pub(crate) struct Signed {
+    /// The verified signature.
+    pub signature: EthSignature,
+    /// The operation record.
+    pub record: OpRecord,
+    /// True when the nodes disagreed with a state batch and signed its rollback instead.
+    pub roll_back: bool,
+}
+
+fn describe_refusals(refused: &[Refusal]) -> String {
+    if refused.is_empty() {
+        return "none".into();
+    }
+    refused
+        .iter()
+        .map(|r| format!("{} ({})", r.address, r.error.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Signs `digest` (of `context`) with `key_id`: exactly t of the willing holders, the fastest
+/// first. For a state batch that at least t holders reject as not matching their L2 node, those
+/// holders sign the batch's rollback instead.
 pub(crate) async fn sign(
     state: &Arc<State>,
     key_id: &str,
     digest: Bytes32,
-) -> Result<(EthSignature, OpRecord), OpError> {
+    context: SignContext,
+) -> Result<Signed, OpError> {
     let key = live_key(state, key_id)?;
     if let Err(e) = ensure_aux(state).await {
         tracing::warn!(error = %e.error.message, "aux-info generation failed");
     }
     let t = usize::from(key.threshold);
-    let mut op = Op::new(state, "sign", key_id, key.parties.clone());
+    let is_batch = matches!(context, SignContext::StateBatch { .. });
+    let op_name = if is_batch { "sign_state" } else { "sign" };
+    let mut op = Op::new(state, op_name, key_id, key.parties.clone());
     op.record.digest = Some(digest);
+    if let SignContext::StateBatch {
+        start_block,
+        offset_starts_at_index,
+        state_roots,
+    } = &context
+    {
+        op.record.context = Some(serde_json::json!({
+            "start_block": start_block,
+            "offset_starts_at_index": offset_starts_at_index,
+            "roots": state_roots.len(),
+        }));
+    }
     let session_id = op.session();
     let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
     let unreachable = op.broadcast(&key.parties, || ManagerMsg::KeySignPrepare {
         session_id,
         key_id: key_id.to_string(),
         digest,
+        context: context.clone(),
     });
     op.record.absent = unreachable;
     let mut pending: HashSet<Address> = key
@@ -577,38 +632,116 @@ pub(crate) async fn sign(
             _ => {}
         }
     }
+    let disagreed: Vec<Address> = op
+        .record
+        .refused
+        .iter()
+        .filter(|r| r.error.code == ErrorCode::ContentRejected)
+        .map(|r| r.address)
+        .collect();
     if op.record.ready.len() < t {
         op.record.absent.extend(pending.iter().copied());
+        if is_batch
+            && disagreed.len() >= t
+            && let SignContext::StateBatch { start_block, .. } = &context
+        {
+            let start_block = *start_block;
+            let others: Vec<Address> = op
+                .record
+                .ready
+                .iter()
+                .chain(disagreed[t..].iter())
+                .copied()
+                .collect();
+            op.broadcast(&others, || ManagerMsg::KeySignCancel { session_id });
+            let rb = Bytes32(cohort_rollup::rollback_digest(start_block));
+            op.record.roll_back = true;
+            op.record.digest = Some(rb);
+            let signers = disagreed[..t].to_vec();
+            let result = run_signing(
+                &mut op,
+                &key,
+                signers,
+                rb,
+                SignContext::Rollback { start_block },
+            )
+            .await;
+            return op.finish(result).map(|(signature, record)| Signed {
+                signature,
+                record,
+                roll_back: true,
+            });
+        }
         let ready = op.record.ready.clone();
         op.broadcast(&ready, || ManagerMsg::KeySignCancel { session_id });
-        // Late answers to this session will find no operation and are dropped; nodes forget
+        // Late answers to this session find no operation and are dropped; nodes forget
         // unstarted sessions on their own.
+        let code = if !disagreed.is_empty() {
+            ErrorCode::ContentRejected
+        } else if op
+            .record
+            .refused
+            .iter()
+            .any(|r| r.error.code == ErrorCode::JournalConflict)
+        {
+            ErrorCode::JournalConflict
+        } else {
+            ErrorCode::NotEnoughParties
+        };
         let e = ErrorBody::new(
-            ErrorCode::NotEnoughParties,
+            code,
             format!(
-                "{} of {} holders willing, {t} needed; absent: {}; refused: {}",
+                "{} of {} holders willing, {t} needed; agreed: {}; refused: {}; absent: {}",
                 op.record.ready.len(),
                 key.parties.len(),
+                list(&op.record.ready),
+                describe_refusals(&op.record.refused),
                 list(&op.record.absent),
-                op.record
-                    .refused
-                    .iter()
-                    .map(|r| format!("{} ({})", r.address, r.error.message))
-                    .collect::<Vec<_>>()
-                    .join(", ")
             ),
         );
-        return op.finish(Err(e));
+        return op
+            .finish::<EthSignature>(Err(e))
+            .map(|(signature, record)| Signed {
+                signature,
+                record,
+                roll_back: false,
+            });
     }
     let signers: Vec<Address> = op.record.ready[..t].to_vec();
+    let result = run_signing(&mut op, &key, signers, digest, context).await;
+    op.finish(result).map(|(signature, record)| Signed {
+        signature,
+        record,
+        roll_back: false,
+    })
+}
+
+/// Phase 2 of signing: starts exactly `signers`, collects their results, cancels late ready
+/// answers, and verifies the signature against the key before anyone sees it.
+async fn run_signing(
+    op: &mut Op,
+    key: &KeyEntry,
+    signers: Vec<Address>,
+    digest: Bytes32,
+    context: SignContext,
+) -> Result<EthSignature, ErrorBody> {
+    let state = op.state.clone();
+    let session_id = op.session();
     op.record.signers = signers.clone();
-    op.broadcast(&signers, || ManagerMsg::KeySignStart {
+    let unreachable = op.broadcast(&signers, || ManagerMsg::KeySignStart {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key.key_id.clone(),
         digest,
+        context: context.clone(),
         signers: signers.clone(),
     });
-    // Parties still pending may answer ready later: they are cancelled as they come.
+    if !unreachable.is_empty() {
+        return Err(ErrorBody {
+            code: ErrorCode::NotEnoughParties,
+            message: format!("signers went away before the start: {}", list(&unreachable)),
+            culprits: unreachable,
+        });
+    }
     let deadline = Instant::now() + secs(state.config.timeouts.sign_secs);
     let mut waiting: HashSet<Address> = signers.iter().copied().collect();
     let mut sigs: HashMap<Address, Result<HexBytes, ErrorBody>> = HashMap::new();
@@ -620,23 +753,20 @@ pub(crate) async fn sign(
             NodeMsg::KeySignFinish { result, .. } if waiting.remove(&from) => {
                 sigs.insert(from, result);
             }
+            // Parties that answer ready after the choice are cancelled as they come.
             NodeMsg::KeySignReady { .. } if !signers.contains(&from) => {
-                pending.remove(&from);
                 state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
             }
             _ => {}
         }
     }
     if !waiting.is_empty() {
-        let e = ErrorBody {
+        let late: Vec<Address> = waiting.into_iter().collect();
+        return Err(ErrorBody {
             code: ErrorCode::Timeout,
-            message: format!(
-                "signers did not finish in time: {}",
-                list(&waiting.iter().copied().collect::<Vec<_>>())
-            ),
-            culprits: waiting.into_iter().collect(),
-        };
-        return op.finish(Err(e));
+            message: format!("signers did not finish in time: {}", list(&late)),
+            culprits: late,
+        });
     }
     let mut failure: Option<ErrorBody> = None;
     let mut sig: Option<HexBytes> = None;
@@ -662,22 +792,20 @@ pub(crate) async fn sign(
         }
     }
     if let Some(e) = failure {
-        return op.finish(Err(e));
+        return Err(e);
     }
-    let verified = sig
-        .and_then(|s| <[u8; 65]>::try_from(s.0.as_slice()).ok())
+    sig.and_then(|s| <[u8; 65]>::try_from(s.0.as_slice()).ok())
         .map(EthSignature)
         .filter(|s| {
             let expected = uncompressed_to_key(&key.public_key).map(|k| k.address());
             matches!((s.recover_address(&digest.0), expected), (Ok(a), Ok(b)) if a == b)
-        });
-    match verified {
-        Some(s) => op.finish(Ok(s)),
-        None => op.finish(Err(ErrorBody::new(
-            ErrorCode::ProtocolFailed,
-            "combined signature does not verify against the key",
-        ))),
-    }
+        })
+        .ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::ProtocolFailed,
+                "combined signature does not verify against the key",
+            )
+        })
 }
 
 /// Deletes a key everywhere: tombstone in the registry, then every holder; holders that are
@@ -689,6 +817,7 @@ pub(crate) async fn delete(state: &Arc<State>, key_id: &str) -> Result<OpRecord,
         error: ErrorBody::new(ErrorCode::Internal, e.to_string()),
         absent: Vec::new(),
         refused: Vec::new(),
+        ready: Vec::new(),
         session_id: Bytes32([0; 32]),
     })?;
     let mut op = Op::new(state, "delete", key_id, key.parties.clone());

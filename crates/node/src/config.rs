@@ -70,6 +70,18 @@ pub struct NodeConfig {
     /// Threads searching safe primes in the background. Default 1.
     #[serde(default = "default_prime_threads")]
     pub prime_threads: usize,
+    /// JSON-RPC URL of this node's own L2 full node, asked for the state root of every block
+    /// of a state batch before the node agrees to sign it. Default none: state batches are
+    /// refused (unless `insecure_skip_state_check`).
+    #[serde(default)]
+    pub l2_rpc_url: Option<String>,
+    /// Sign state batches without checking them when no `l2_rpc_url` is set. INSECURE: the
+    /// devnet without an L2 only. Default false.
+    #[serde(default)]
+    pub insecure_skip_state_check: bool,
+    /// How the node talks to its L2 node (timeout, attempts, batch size).
+    #[serde(default)]
+    pub l2: cohort_rollup::L2Settings,
     /// Timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,

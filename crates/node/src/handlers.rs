@@ -6,8 +6,11 @@ use std::time::Duration;
 use cohort_engine::primes::insecure_test_primes;
 use cohort_engine::session::{Operation, PartyId, SessionBinding};
 use cohort_engine::{CoreShare, EngineError, KeyShare, SafePrimes};
-use cohort_store::{BeginKeygen, KeyRecord, KeyStatus};
-use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg};
+use cohort_rollup::RootCheck;
+use cohort_store::{BeginKeygen, JournalOutcome, KeyRecord, KeyStatus};
+use cohort_wire::{
+    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, SignContext,
+};
 use tokio::sync::mpsc;
 
 use crate::{Inner, Prepared, bridge, membership_id};
@@ -141,15 +144,17 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             session_id,
             key_id,
             digest,
-        } => Some(sign_prepare(&inner, session_id, key_id, digest)),
+            context,
+        } => Some(sign_prepare(&inner, session_id, key_id, digest, context).await),
         ManagerMsg::KeySignStart {
             session_id,
             key_id,
             digest,
+            context,
             signers,
         } => Some(NodeMsg::KeySignFinish {
             session_id,
-            result: sign_start(&inner, session_id, key_id, digest, signers).await,
+            result: sign_start(&inner, session_id, key_id, digest, context, signers).await,
         }),
         ManagerMsg::KeySignCancel { session_id } => {
             take_prepared(&inner, &session_id);
@@ -480,13 +485,138 @@ fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, ErrorBody> {
     Ok(share)
 }
 
-fn sign_prepare(inner: &Inner, session_id: Bytes32, key_id: String, digest: Bytes32) -> NodeMsg {
-    match load_share(inner, &key_id) {
-        Ok(_) => {
-            remember_prepared(inner, session_id, Prepared::Sign { key_id, digest });
+async fn sign_prepare(
+    inner: &Inner,
+    session_id: Bytes32,
+    key_id: String,
+    digest: Bytes32,
+    context: SignContext,
+) -> NodeMsg {
+    if let Err(e) = load_share(inner, &key_id) {
+        return refused(session_id, e);
+    }
+    match check_content(inner, &key_id, &digest, &context).await {
+        Ok(slot) => {
+            remember_prepared(
+                inner,
+                session_id,
+                Prepared::Sign {
+                    key_id,
+                    digest,
+                    slot,
+                },
+            );
             NodeMsg::KeySignReady { session_id }
         }
-        Err(e) => refused(session_id, e),
+        Err((e, rollback)) => {
+            if let Some(start_block) = rollback {
+                remember_prepared(
+                    inner,
+                    session_id,
+                    Prepared::Rollback {
+                        key_id,
+                        start_block,
+                    },
+                );
+            }
+            refused(session_id, e)
+        }
+    }
+}
+
+/// Checks what a digest is of: the digest must be the content's, the journal must hold no
+/// other digest for its slot, and every state root must match this node's own L2 node.
+/// Returns the journal slot; on a root mismatch, also the start block the node would roll back.
+async fn check_content(
+    inner: &Inner,
+    key_id: &str,
+    digest: &Bytes32,
+    context: &SignContext,
+) -> Result<Option<u64>, (ErrorBody, Option<u64>)> {
+    let (start_block, offset, roots) = match context {
+        SignContext::Digest => return Ok(None),
+        SignContext::Rollback { .. } => {
+            return Err((
+                err(
+                    ErrorCode::BadRequest,
+                    "a rollback is only signed after disagreeing with a batch",
+                ),
+                None,
+            ));
+        }
+        SignContext::StateBatch {
+            start_block,
+            offset_starts_at_index,
+            state_roots,
+        } => (*start_block, *offset_starts_at_index, state_roots),
+    };
+    if roots.is_empty() || roots.len() > cohort_rollup::MAX_STATE_ROOTS {
+        return Err((
+            err(ErrorCode::BadRequest, "state batch size out of range"),
+            None,
+        ));
+    }
+    let roots: Vec<[u8; 32]> = roots.iter().map(|r| r.0).collect();
+    if cohort_rollup::state_batch_digest(&roots, offset) != digest.0 {
+        return Err((
+            err(
+                ErrorCode::BadRequest,
+                "digest is not the state batch's digest",
+            ),
+            None,
+        ));
+    }
+    match inner.store.journal_get(key_id, offset) {
+        Ok(Some(prev)) if prev != digest.0 => {
+            return Err((
+                err(
+                    ErrorCode::JournalConflict,
+                    format!(
+                        "journal refusal: slot {offset} of {key_id} was already signed with digest {}",
+                        Bytes32(prev)
+                    ),
+                ),
+                None,
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err((store_err(&e), None)),
+    }
+    let Some(l2) = &inner.l2 else {
+        if inner.config.insecure_skip_state_check {
+            return Ok(Some(offset));
+        }
+        return Err((
+            err(
+                ErrorCode::L2Unavailable,
+                "this node has no l2_rpc_url to check state roots",
+            ),
+            None,
+        ));
+    };
+    match l2.check(start_block, &roots).await {
+        Ok((RootCheck::Match, took)) => {
+            tracing::info!(
+                start_block,
+                roots = roots.len(),
+                ms = took.as_millis() as u64,
+                "state batch matches L2"
+            );
+            Ok(Some(offset))
+        }
+        Ok((RootCheck::Mismatch { block, batch, l2 }, _)) => {
+            let theirs = l2.map_or("no such block".to_string(), |r| Bytes32(r).to_string());
+            let msg = format!(
+                "state root mismatch at block {block}: batch has {}, L2 node has {theirs}",
+                Bytes32(batch)
+            );
+            tracing::warn!(start_block, "{msg}");
+            Err((err(ErrorCode::ContentRejected, msg), Some(start_block)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "state batch not checked");
+            Err((err(ErrorCode::L2Unavailable, e.to_string()), None))
+        }
     }
 }
 
@@ -495,22 +625,57 @@ async fn sign_start(
     session_id: Bytes32,
     key_id: String,
     digest: Bytes32,
+    context: SignContext,
     signers: Vec<Address>,
 ) -> Result<HexBytes, ErrorBody> {
-    match take_prepared(inner, &session_id) {
-        Some(Prepared::Sign {
-            key_id: k,
-            digest: d,
-        }) if k == key_id && d == digest => {}
+    let slot = match (take_prepared(inner, &session_id), &context) {
+        (
+            Some(Prepared::Sign {
+                key_id: k,
+                digest: d,
+                slot,
+            }),
+            SignContext::Digest | SignContext::StateBatch { .. },
+        ) if k == key_id && d == digest => slot,
+        (
+            Some(Prepared::Rollback {
+                key_id: k,
+                start_block,
+            }),
+            SignContext::Rollback { start_block: b },
+        ) if k == key_id
+            && start_block == *b
+            && digest.0 == cohort_rollup::rollback_digest(start_block) =>
+        {
+            None
+        }
         _ => {
             return Err(err(
                 ErrorCode::BadRequest,
-                "sign start without a matching prepare",
+                "sign start does not match what this node approved in prepare",
             ));
         }
-    }
+    };
     if !first_start(inner, session_id) {
         return Err(err(ErrorCode::Replayed, "session already started"));
+    }
+    if let Some(slot) = slot {
+        match inner
+            .store
+            .journal_sign(&key_id, slot, digest.0)
+            .map_err(|e| store_err(&e))?
+        {
+            JournalOutcome::Recorded | JournalOutcome::SameDigest => {}
+            JournalOutcome::Conflict { existing } => {
+                return Err(err(
+                    ErrorCode::JournalConflict,
+                    format!(
+                        "journal refusal: slot {slot} of {key_id} was already signed with digest {}",
+                        Bytes32(existing)
+                    ),
+                ));
+            }
+        }
     }
     let share = load_share(inner, &key_id)?;
     let ids: Vec<PartyId> = signers.iter().map(pid).collect();

@@ -57,6 +57,14 @@ pub(crate) enum Prepared {
     Sign {
         key_id: String,
         digest: Bytes32,
+        /// Journal slot, for content with one (a state batch's offset).
+        slot: Option<u64>,
+    },
+    /// The node disagreed with a state batch in this session: it may sign that batch's
+    /// rollback, and nothing else.
+    Rollback {
+        key_id: String,
+        start_block: u64,
     },
 }
 
@@ -72,6 +80,8 @@ pub(crate) struct Inner {
     pub started: Mutex<std::collections::VecDeque<Bytes32>>,
     pub shares: Mutex<HashMap<String, Arc<KeyShare>>>,
     pub aux: Mutex<Option<Arc<AuxInfo>>>,
+    /// Client of this node's own L2 full node, if configured.
+    pub l2: Option<cohort_rollup::L2Client>,
 }
 
 /// A running node.
@@ -150,6 +160,22 @@ impl Node {
             },
             None => None,
         };
+        let l2 = match &config.l2_rpc_url {
+            Some(url) => Some(
+                cohort_rollup::L2Client::new(url, config.l2.clone())
+                    .map_err(|e| NodeError::Config(e.to_string()))?,
+            ),
+            None => {
+                if config.insecure_skip_state_check {
+                    tracing::warn!(
+                        "no l2_rpc_url and insecure_skip_state_check: state batches are signed WITHOUT checking their roots"
+                    );
+                } else {
+                    tracing::warn!("no l2_rpc_url: this node refuses every state batch");
+                }
+                None
+            }
+        };
         let inner = Arc::new(Inner {
             config,
             store,
@@ -160,6 +186,7 @@ impl Node {
             started: Mutex::new(std::collections::VecDeque::new()),
             shares: Mutex::new(HashMap::new()),
             aux: Mutex::new(aux),
+            l2,
         });
         handlers::start_prime_supply(inner.clone());
         handlers::start_sweeper(inner.clone());

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     JournalConflict,
     /// The node's own view of the data disagrees.
     ContentRejected,
+    /// The node could not reach its L2 full node to check the data.
+    L2Unavailable,
     /// The session id was already used.
     Replayed,
     /// Anything else (a bug or a local failure).
@@ -75,6 +77,33 @@ pub struct KeyInfo {
     pub parties: Vec<Address>,
     /// Uncompressed SEC1 public key (65 bytes).
     pub public_key: HexBytes,
+}
+
+/// What a signature is for, so that every node checks it against its own view and its
+/// signing journal before it agrees.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignContext {
+    /// A bare digest from an operator (no content check, no journal slot).
+    #[default]
+    Digest,
+    /// A batch of L2 state roots (Mantle): the digest is
+    /// `keccak256(abi.encode(bytes32[] state_roots, uint256 offset_starts_at_index))` and the
+    /// journal slot is `offset_starts_at_index`.
+    StateBatch {
+        /// L2 block of the first root.
+        start_block: u64,
+        /// Index of the first root in the state-commitment chain.
+        offset_starts_at_index: u64,
+        /// One root per block.
+        state_roots: Vec<Bytes32>,
+    },
+    /// The rollback of L2 from `start_block`: the digest is `keccak256(abi.encode(uint256
+    /// start_block))`, signed only by nodes that disagreed with the batch in this session.
+    Rollback {
+        /// First block to roll back.
+        start_block: u64,
+    },
 }
 
 /// Messages from the manager to a node.
@@ -142,6 +171,9 @@ pub enum ManagerMsg {
         key_id: String,
         /// The 32-byte digest to sign.
         digest: Bytes32,
+        /// What the digest is of; nodes check it.
+        #[serde(default)]
+        context: SignContext,
     },
     /// Phase 2 of signing: run the protocol with exactly these t signers.
     KeySignStart {
@@ -149,8 +181,11 @@ pub enum ManagerMsg {
         session_id: Bytes32,
         /// Key id.
         key_id: String,
-        /// The digest (must equal the prepared one).
+        /// The digest (must equal the prepared one, or be the rollback of the prepared batch).
         digest: Bytes32,
+        /// What the digest is of (`Rollback` only for nodes that disagreed with the batch).
+        #[serde(default)]
+        context: SignContext,
         /// Exactly t signers, in protocol order.
         signers: Vec<Address>,
     },

@@ -67,6 +67,11 @@ pub struct Devnet {
 impl Devnet {
     /// Starts `cohort devnet` and waits for its `api:` line.
     pub async fn start(nodes: usize, threshold: u16) -> Devnet {
+        Self::start_with(nodes, threshold, &[]).await
+    }
+
+    /// Starts `cohort devnet` with extra arguments and waits for its `api:` line.
+    pub async fn start_with(nodes: usize, threshold: u16, extra: &[&str]) -> Devnet {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let api = format!("127.0.0.1:{port}");
@@ -82,6 +87,7 @@ impl Devnet {
                 "--data-dir",
                 dir.path().to_str().unwrap(),
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -294,4 +300,128 @@ impl Drop for Devnet {
     fn drop(&mut self) {
         self.kill_leftovers();
     }
+}
+
+/// A real Ethereum node (anvil, from the npm package `@foundry-rs/anvil`) on 127.0.0.1.
+pub struct Anvil {
+    pub url: String,
+    child: Child,
+}
+
+const ANVIL_VERSION: &str = "1.7.1";
+
+/// Where anvil is: `COHORT_ANVIL`, or the copy `.ci/run` (or this function) installs under
+/// `target/anvil` with npm.
+pub fn anvil_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("COHORT_ANVIL") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/anvil");
+    let bin = root.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if !bin.exists() {
+        std::fs::create_dir_all(&root).unwrap();
+        let st = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&root)
+            .arg(format!("@foundry-rs/anvil@{ANVIL_VERSION}"))
+            .status()
+            .expect("npm is needed to install anvil (or set COHORT_ANVIL)");
+        assert!(st.success(), "npm install of anvil failed");
+    }
+    assert!(bin.exists(), "anvil not found at {}", bin.display());
+    bin
+}
+
+impl Anvil {
+    pub async fn start() -> Anvil {
+        let port = free_port();
+        let child = Command::new(anvil_binary())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let a = Anvil { url, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while a.rpc("eth_blockNumber", json!([])).await.is_err() {
+            assert!(Instant::now() < deadline, "anvil did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        a
+    }
+
+    pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let resp = reqwest::Client::new()
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+        v.get("result").cloned().ok_or_else(|| v.to_string())
+    }
+
+    /// Mines `n` blocks, each with a value transfer (so that state roots change).
+    pub async fn mine_with_transfers(&self, n: usize) {
+        let accounts = self.rpc("eth_accounts", json!([])).await.unwrap();
+        let (from, to) = (accounts[0].clone(), accounts[1].clone());
+        for _ in 0..n {
+            self.rpc(
+                "eth_sendTransaction",
+                json!([{ "from": from, "to": to, "value": "0x1" }]),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    /// State root of block `n`, read directly.
+    pub async fn state_root(&self, n: u64) -> [u8; 32] {
+        let b = self
+            .rpc("eth_getBlockByNumber", json!([format!("0x{n:x}"), false]))
+            .await
+            .unwrap();
+        hex::decode(b["stateRoot"].as_str().unwrap().trim_start_matches("0x"))
+            .unwrap()
+            .try_into()
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// `keccak256(abi.encode(bytes32[] roots, uint256 offset))`, laid out word by word here,
+/// independently of the ABI encoder Cohort uses.
+pub fn state_batch_digest(roots: &[[u8; 32]], offset: u64) -> [u8; 32] {
+    let word = |v: u64| {
+        let mut w = [0u8; 32];
+        w[24..].copy_from_slice(&v.to_be_bytes());
+        w
+    };
+    let mut buf = Vec::new();
+    buf.extend_from_slice(&word(0x40));
+    buf.extend_from_slice(&word(offset));
+    buf.extend_from_slice(&word(roots.len() as u64));
+    for r in roots {
+        buf.extend_from_slice(r);
+    }
+    Keccak256::digest(&buf).into()
+}
+
+/// `keccak256(abi.encode(uint256 start_block))`, by hand.
+pub fn rollback_digest(start_block: u64) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[24..].copy_from_slice(&start_block.to_be_bytes());
+    Keccak256::digest(w).into()
 }

@@ -1,0 +1,222 @@
+//! State batches against a real Ethereum node: anvil on 127.0.0.1 stands in for every node's
+//! L2 full node (one node points at a dead URL). Mantle's `POST /api/v1/sign/state`, the
+//! rollback path, the signing journal across restarts, and the refusal that names everyone.
+
+mod common;
+
+use common::{Anvil, Devnet, free_port, hex32, recover, rollback_digest, state_batch_digest};
+use serde_json::{Value, json};
+
+fn roots_json(roots: &[[u8; 32]]) -> Vec<String> {
+    roots.iter().map(hex32).collect()
+}
+
+fn refusals<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
+    v["refused"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| r["error"]["code"] == code).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_batches_checked_against_l2_rollback_and_journal() {
+    let anvil = Anvil::start().await;
+    anvil.mine_with_transfers(12).await;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let urls = [
+        anvil.url.as_str(),
+        anvil.url.as_str(),
+        anvil.url.as_str(),
+        anvil.url.as_str(),
+        dead.as_str(),
+    ]
+    .join(",");
+    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls]).await;
+    let (_, key) = net.get("/v1/keys/devnet").await;
+    let address = key["address"].as_str().unwrap().to_lowercase();
+    let dead_node = net.members[4].clone();
+
+    // A batch of 10 real roots (blocks 1..=10), numbers as strings, as Mantle sends them.
+    let mut roots = Vec::new();
+    for b in 1..=10 {
+        roots.push(anvil.state_root(b).await);
+    }
+    assert!(
+        roots.windows(2).all(|w| w[0] != w[1]),
+        "transfers change the state root"
+    );
+    let body = json!({
+        "start_block": "1",
+        "offset_starts_at_index": "100",
+        "state_roots": roots_json(&roots),
+        "type": 0,
+    });
+    let (s, ans) = net.post("/api/v1/sign/state", body.clone()).await;
+    assert_eq!(s, 200, "{ans}");
+    assert_eq!(ans["roll_back"], false);
+    let digest = state_batch_digest(&roots, 100);
+    assert_eq!(
+        recover(&digest, ans["signature"].as_str().unwrap()),
+        address
+    );
+    let signers: Vec<String> = serde_json::from_value(ans["signers"].clone()).unwrap();
+    assert!(!signers.contains(&dead_node));
+    // The node with a dead L2 counts as refusing with l2_unavailable, recorded per node.
+    let (_, rec) = net
+        .get(&format!(
+            "/v1/operations/{}",
+            ans["session_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(rec["operation"], "sign_state");
+    assert_eq!(rec["context"]["offset_starts_at_index"], 100);
+    assert_eq!(rec["digest"], hex32(&digest));
+    if let Some(r) = refusals(&rec, "l2_unavailable").first() {
+        assert_eq!(r["address"], dead_node.as_str());
+    }
+
+    // The same batch again (a retry): the journal allows the same digest.
+    let (s, again) = net.post("/api/v1/sign/state", body.clone()).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        recover(&digest, again["signature"].as_str().unwrap()),
+        address
+    );
+    let mut journaled: Vec<String> = signers.clone();
+    for s in serde_json::from_value::<Vec<String>>(again["signers"].clone()).unwrap() {
+        if !journaled.contains(&s) {
+            journaled.push(s);
+        }
+    }
+    journaled.sort();
+
+    // One altered root (block 5): the four nodes with an L2 disagree, naming block 5, and
+    // sign the rollback of start_block instead.
+    let mut altered = roots.clone();
+    altered[4][0] ^= 0xff;
+    let (s, rb) = net
+        .post(
+            "/api/v1/sign/state",
+            json!({
+                "start_block": 1,
+                "offset_starts_at_index": 101,
+                "state_roots": roots_json(&altered),
+            }),
+        )
+        .await;
+    assert_eq!(s, 200, "{rb}");
+    assert_eq!(rb["roll_back"], true);
+    assert_eq!(
+        recover(&rollback_digest(1), rb["signature"].as_str().unwrap()),
+        address
+    );
+    let (_, rec) = net
+        .get(&format!(
+            "/v1/operations/{}",
+            rb["session_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(rec["roll_back"], true);
+    let disagree = refusals(&rec, "content_rejected");
+    assert_eq!(disagree.len(), 4, "{rec}");
+    for r in &disagree {
+        let m = r["error"]["message"].as_str().unwrap();
+        assert!(m.contains("block 5"), "{m}");
+        assert!(
+            m.contains(&hex32(&altered[4])) && m.contains(&hex32(&roots[4])),
+            "{m}"
+        );
+    }
+    let unavailable = refusals(&rec, "l2_unavailable");
+    assert_eq!(unavailable.len(), 1, "{rec}");
+    assert_eq!(unavailable[0]["address"], dead_node.as_str());
+
+    // A second, different batch for slot 100 (roots of blocks 2..=11): every node that signed
+    // slot 100 refuses it from its journal.
+    let mut other = Vec::new();
+    for b in 2..=11 {
+        other.push(anvil.state_root(b).await);
+    }
+    let conflicting = json!({
+        "start_block": 2,
+        "offset_starts_at_index": 100,
+        "state_roots": roots_json(&other),
+    });
+    let (s, err) = net.post("/api/v1/sign/state", conflicting.clone()).await;
+    assert_eq!(s, 409, "{err}");
+    assert_eq!(err["error"]["code"], "journal_conflict");
+    let journal = refusals(&err["error"], "journal_conflict");
+    let mut refusing: Vec<String> = journal
+        .iter()
+        .map(|r| r["address"].as_str().unwrap().to_string())
+        .collect();
+    refusing.sort();
+    assert_eq!(refusing, journaled, "{err}");
+    assert!(
+        journal
+            .iter()
+            .all(|r| r["error"]["message"].as_str().unwrap().contains("journal"))
+    );
+
+    // The journal survives a restart: the signers are SIGKILLed and started again.
+    for s in &signers {
+        let k = net.members.iter().position(|m| m == s).unwrap();
+        net.kill_node(k);
+    }
+    net.wait_connected(2).await;
+    for s in &signers {
+        let k = net.members.iter().position(|m| m == s).unwrap();
+        net.restart_node(k);
+    }
+    net.wait_connected(5).await;
+    let (s, err) = net.post("/api/v1/sign/state", conflicting).await;
+    assert_eq!(s, 409, "{err}");
+    assert_eq!(
+        refusals(&err["error"], "journal_conflict").len(),
+        journaled.len(),
+        "{err}"
+    );
+
+    // Two nodes down, one L2 dead: two disagree, nobody agrees, nothing reaches t. The error
+    // lists who disagreed (and why), whose L2 failed, and who was absent.
+    net.kill_node(0);
+    net.kill_node(1);
+    net.wait_connected(3).await;
+    let (s, err) = net
+        .post(
+            "/api/v1/sign/state",
+            json!({
+                "start_block": 1,
+                "offset_starts_at_index": 102,
+                "state_roots": roots_json(&altered),
+            }),
+        )
+        .await;
+    assert_eq!(s, 422, "{err}");
+    assert_eq!(err["error"]["code"], "content_rejected");
+    assert_eq!(
+        refusals(&err["error"], "content_rejected").len(),
+        2,
+        "{err}"
+    );
+    assert_eq!(refusals(&err["error"], "l2_unavailable").len(), 1, "{err}");
+    let absent: Vec<String> = serde_json::from_value(err["error"]["absent"].clone()).unwrap();
+    assert!(absent.contains(&net.members[0]) && absent.contains(&net.members[1]));
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("block 5") && msg.contains(&net.members[0]),
+        "{msg}"
+    );
+
+    // A malformed batch is refused before any node is asked.
+    let (s, bad) = net
+        .post(
+            "/api/v1/sign/state",
+            json!({ "start_block": "x", "offset_starts_at_index": 1, "state_roots": [] }),
+        )
+        .await;
+    assert_eq!(s, 400, "{bad}");
+
+    net.stop().await;
+    anvil.stop().await;
+}
