@@ -29,6 +29,14 @@ pub struct BenchArgs {
     /// Keys to generate (timed one by one).
     #[arg(long, default_value_t = 3)]
     pub keys: usize,
+    /// L2 JSON-RPC URL (e.g. an anvil): adds `POST /api/v1/sign/state` latency for batches of
+    /// 1, 100 and 1000 roots, with the nodes' L2 look-up time shown separately. Blocks are
+    /// mined with `anvil_mine` if the node has fewer than 1001.
+    #[arg(long)]
+    pub l2_rpc: Option<String>,
+    /// Runs per state-batch size.
+    #[arg(long, default_value_t = 5)]
+    pub state_runs: usize,
     /// Manager API address for the bench cohort.
     #[arg(long, default_value = "127.0.0.1:7190")]
     pub api: String,
@@ -62,7 +70,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let t = args.threshold;
     let n = args.nodes;
     let dir = tempdir()?;
-    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &[])?;
+    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &args.l2_rpc.iter().cloned().collect::<Vec<_>>())?;
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     let client = cluster.client()?;
@@ -110,6 +118,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         sign_ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
+    let state_rows = match &args.l2_rpc {
+        Some(url) => Some(state_batches(&client, url, args.state_runs.max(1)).await?),
+        None => None,
+    };
     drop(cluster);
 
     // The same signing in process: all t signers in one process over channels.
@@ -162,8 +174,103 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "API sign mean {smean:.0} ms; network path overhead at p50: {:.0} ms",
         sp50 - ep50
     );
+    if let Some(rows) = state_rows {
+        println!();
+        println!("| state batch ({t},{n}) | runs | end-to-end p50 | end-to-end p99 | L2 look-up p50 (per node) |");
+        println!("|---|---|---|---|---|");
+        for r in rows {
+            println!(
+                "| {} roots | {} | {:.0} ms | {:.0} ms | {:.0} ms |",
+                r.roots, r.runs, r.p50, r.p99, r.l2_p50
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+struct StateRow {
+    roots: usize,
+    runs: usize,
+    p50: f64,
+    p99: f64,
+    l2_p50: f64,
+}
+
+async fn rpc(url: &str, method: &str, params: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    v.get("result").cloned().with_context(|| format!("{method}: {v}"))
+}
+
+/// `POST /api/v1/sign/state` for batches of 1, 100 and 1000 real roots read from the L2 node.
+async fn state_batches(
+    client: &crate::client::ApiClient,
+    url: &str,
+    runs: usize,
+) -> anyhow::Result<Vec<StateRow>> {
+    let head = rpc(url, "eth_blockNumber", json!([])).await?;
+    let head = u64::from_str_radix(head.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)?;
+    if head < 1001 {
+        rpc(url, "anvil_mine", json!([format!("0x{:x}", 1001 - head)]))
+            .await
+            .context("the L2 node has fewer than 1001 blocks and refused anvil_mine")?;
+    }
+    let l2 = cohort_rollup::L2Client::new(url, Default::default())?;
+    let all = l2.state_roots(1, 1000).await?;
+    let roots: Vec<String> = all
+        .iter()
+        .map(|r| r.map(|r| format!("0x{}", hex::encode(r))))
+        .collect::<Option<_>>()
+        .context("the L2 node lacks a block")?;
+    let mut rows = Vec::new();
+    let mut offset = 1_000_000u64;
+    for size in [1usize, 100, 1000] {
+        let mut e2e = Vec::new();
+        let mut look = Vec::new();
+        for _ in 0..runs {
+            offset += 1;
+            let t0 = Instant::now();
+            let (status, body) = client
+                .call(
+                    Method::POST,
+                    "/api/v1/sign/state",
+                    Some(json!({
+                        "start_block": 1,
+                        "offset_starts_at_index": offset,
+                        "state_roots": roots[..size],
+                        "key_id": "bench-0",
+                    })),
+                )
+                .await?;
+            if status != 200 || body["roll_back"] != json!(false) {
+                bail!("state batch of {size} failed (HTTP {status}): {body}");
+            }
+            e2e.push(t0.elapsed().as_secs_f64() * 1e3);
+            let session = body["session_id"].as_str().unwrap_or_default();
+            let (_, rec) = client
+                .call(Method::GET, &format!("/v1/operations/{session}"), None)
+                .await?;
+            if let Some(checks) = rec["l2_checks"].as_array() {
+                look.extend(checks.iter().filter_map(|c| c[1].as_f64()));
+            }
+        }
+        let (p50, p99, _) = summary(e2e);
+        let (l2_p50, _, _) = summary(look);
+        rows.push(StateRow {
+            roots: size,
+            runs,
+            p50,
+            p99,
+            l2_p50,
+        });
+    }
+    Ok(rows)
 }
 
 fn cores() -> usize {

@@ -57,6 +57,9 @@ pub struct OpRecord {
     /// True when a state batch was rejected and its rollback signed instead.
     #[serde(default)]
     pub roll_back: bool,
+    /// Per willing node, how long its L2 look-up of a state batch took (ms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub l2_checks: Vec<(Address, u64)>,
     /// ok or failed.
     pub outcome: String,
     /// The failure, if any.
@@ -116,6 +119,7 @@ impl Op {
                 digest: None,
                 context: None,
                 roll_back: false,
+                l2_checks: Vec::new(),
                 outcome: "running".into(),
                 error: None,
                 culprits: Vec::new(),
@@ -618,9 +622,12 @@ pub(crate) async fn sign(
             continue;
         }
         match msg {
-            NodeMsg::KeySignReady { .. } => {
+            NodeMsg::KeySignReady { l2_ms, .. } => {
                 pending.remove(&from);
                 op.record.ready.push(from);
+                if let Some(ms) = l2_ms {
+                    op.record.l2_checks.push((from, ms));
+                }
             }
             NodeMsg::Refused { error, .. } => {
                 pending.remove(&from);

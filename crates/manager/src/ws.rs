@@ -23,7 +23,7 @@ fn session_of(msg: &NodeMsg) -> Option<Bytes32> {
     match msg {
         NodeMsg::AuxInfoReady { session_id }
         | NodeMsg::KeyGenReady { session_id, .. }
-        | NodeMsg::KeySignReady { session_id }
+        | NodeMsg::KeySignReady { session_id, .. }
         | NodeMsg::Refused { session_id, .. }
         | NodeMsg::AuxInfoFinish { session_id, .. }
         | NodeMsg::KeyGenFinish { session_id, .. }

@@ -496,7 +496,7 @@ async fn sign_prepare(
         return refused(session_id, e);
     }
     match check_content(inner, &key_id, &digest, &context).await {
-        Ok(slot) => {
+        Ok((slot, l2_ms)) => {
             remember_prepared(
                 inner,
                 session_id,
@@ -506,7 +506,7 @@ async fn sign_prepare(
                     slot,
                 },
             );
-            NodeMsg::KeySignReady { session_id }
+            NodeMsg::KeySignReady { session_id, l2_ms }
         }
         Err((e, rollback)) => {
             if let Some(start_block) = rollback {
@@ -532,9 +532,9 @@ async fn check_content(
     key_id: &str,
     digest: &Bytes32,
     context: &SignContext,
-) -> Result<Option<u64>, (ErrorBody, Option<u64>)> {
+) -> Result<(Option<u64>, Option<u64>), (ErrorBody, Option<u64>)> {
     let (start_block, offset, roots) = match context {
-        SignContext::Digest => return Ok(None),
+        SignContext::Digest => return Ok((None, None)),
         SignContext::Rollback { .. } => {
             return Err((
                 err(
@@ -584,7 +584,7 @@ async fn check_content(
     }
     let Some(l2) = &inner.l2 else {
         if inner.config.insecure_skip_state_check {
-            return Ok(Some(offset));
+            return Ok((Some(offset), None));
         }
         return Err((
             err(
@@ -602,7 +602,7 @@ async fn check_content(
                 ms = took.as_millis() as u64,
                 "state batch matches L2"
             );
-            Ok(Some(offset))
+            Ok((Some(offset), Some(took.as_millis() as u64)))
         }
         Ok((RootCheck::Mismatch { block, batch, l2 }, _)) => {
             let theirs = l2.map_or("no such block".to_string(), |r| Bytes32(r).to_string());

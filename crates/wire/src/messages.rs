@@ -246,6 +246,9 @@ pub enum NodeMsg {
     KeySignReady {
         /// Operation session.
         session_id: Bytes32,
+        /// How long the node's L2 look-up of a state batch took, in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        l2_ms: Option<u64>,
     },
     /// Refuses to take part (phase 1) — with a reason.
     Refused {
