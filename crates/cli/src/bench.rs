@@ -70,7 +70,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let t = args.threshold;
     let n = args.nodes;
     let dir = tempdir()?;
-    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &args.l2_rpc.iter().cloned().collect::<Vec<_>>())?;
+    let mut cluster = Cluster::prepare(
+        &dir,
+        n,
+        &args.api,
+        0,
+        &args.l2_rpc.iter().cloned().collect::<Vec<_>>(),
+    )?;
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     let client = cluster.client()?;
@@ -176,7 +182,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     if let Some(rows) = state_rows {
         println!();
-        println!("| state batch ({t},{n}) | runs | end-to-end p50 | end-to-end p99 | L2 look-up p50 (per node) |");
+        println!(
+            "| state batch ({t},{n}) | runs | end-to-end p50 | end-to-end p99 | L2 look-up p50 (per node) |"
+        );
         println!("|---|---|---|---|---|");
         for r in rows {
             println!(
@@ -197,7 +205,11 @@ struct StateRow {
     l2_p50: f64,
 }
 
-async fn rpc(url: &str, method: &str, params: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+async fn rpc(
+    url: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let v: serde_json::Value = reqwest::Client::new()
         .post(url)
         .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
@@ -205,7 +217,9 @@ async fn rpc(url: &str, method: &str, params: serde_json::Value) -> anyhow::Resu
         .await?
         .json()
         .await?;
-    v.get("result").cloned().with_context(|| format!("{method}: {v}"))
+    v.get("result")
+        .cloned()
+        .with_context(|| format!("{method}: {v}"))
 }
 
 /// `POST /api/v1/sign/state` for batches of 1, 100 and 1000 real roots read from the L2 node.

@@ -27,6 +27,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v1/keys", post(create_key).get(list_keys))
         .route("/v1/keys/{key_id}", get(get_key).delete(delete_key))
         .route("/v1/keys/{key_id}/sign", post(sign))
+        .route("/v1/keys/{key_id}/reshare", post(reshare))
+        .route("/v1/keys/{key_id}/refresh", post(refresh))
         .route("/api/v1/sign/state", post(sign_state))
         .route("/v1/nodes", get(nodes))
         .route("/v1/operations/{session_id}", get(operation))
@@ -221,6 +223,37 @@ async fn delete_key(
         "pending": rec.absent,
         "session_id": rec.session_id,
     })))
+}
+
+#[derive(Deserialize)]
+struct ReshareReq {
+    parties: Vec<Address>,
+    threshold: u16,
+}
+
+async fn reshare(
+    AxState(state): AxState<Arc<State>>,
+    Path(key_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req: ReshareReq = json_body(&body)?;
+    let (entry, rec) =
+        coord::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await?;
+    let mut v = serde_json::to_value(view(&entry))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    v["session_id"] = json!(rec.session_id);
+    Ok(Json(v))
+}
+
+async fn refresh(
+    AxState(state): AxState<Arc<State>>,
+    Path(key_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (entry, rec) = coord::reshare(&state, &key_id, None, None).await?;
+    let mut v = serde_json::to_value(view(&entry))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    v["session_id"] = json!(rec.session_id);
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use cohort_engine::{EthSignature, PublicKey};
 use cohort_wire::{
-    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, SignContext,
+    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, ReshareSpec,
+    SignContext,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -527,6 +528,7 @@ fn entry_of(k: &KeyInfo) -> KeyEntry {
         public_key: k.public_key.clone(),
         deleted: false,
         created_at_ms: now_ms(),
+        pending_commit: Vec::new(),
     }
 }
 
@@ -606,6 +608,7 @@ pub(crate) async fn sign(
         key_id: key_id.to_string(),
         digest,
         context: context.clone(),
+        key_session_id: Some(key.key_session_id),
     });
     op.record.absent = unreachable;
     let mut pending: HashSet<Address> = key
@@ -760,6 +763,17 @@ async fn run_signing(
             NodeMsg::KeySignFinish { result, .. } if waiting.remove(&from) => {
                 sigs.insert(from, result);
             }
+            NodeMsg::Error { error } if waiting.contains(&from) => {
+                sigs.insert(
+                    from,
+                    Err(ErrorBody {
+                        code: error.code,
+                        message: format!("{from}: {}", error.message),
+                        culprits: vec![from],
+                    }),
+                );
+                waiting.remove(&from);
+            }
             // Parties that answer ready after the choice are cancelled as they come.
             NodeMsg::KeySignReady { .. } if !signers.contains(&from) => {
                 state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
@@ -813,6 +827,326 @@ async fn run_signing(
                 "combined signature does not verify against the key",
             )
         })
+}
+
+fn bad_request(m: impl Into<String>) -> OpError {
+    OpError {
+        error: ErrorBody::new(ErrorCode::BadRequest, m),
+        absent: Vec::new(),
+        refused: Vec::new(),
+        ready: Vec::new(),
+        session_id: Bytes32([0; 32]),
+    }
+}
+
+/// Reshares `key_id` to `new_parties` with threshold `new_threshold` (refresh: the same
+/// committee and threshold). At least t_old current holders deal; every new party must take
+/// part. New shares are staged and committed only once every new party has succeeded; on any
+/// failure they are discarded and the old committee keeps signing.
+pub(crate) async fn reshare(
+    state: &Arc<State>,
+    key_id: &str,
+    new_parties: Option<Vec<Address>>,
+    new_threshold: Option<u16>,
+) -> Result<(KeyEntry, OpRecord), OpError> {
+    let key = live_key(state, key_id)?;
+    let new_parties = new_parties.unwrap_or_else(|| key.parties.clone());
+    let new_threshold = new_threshold.unwrap_or(key.threshold);
+    let refresh = new_parties == key.parties && new_threshold == key.threshold;
+    let mut uniq = new_parties.clone();
+    uniq.sort();
+    uniq.dedup();
+    if uniq.len() != new_parties.len() {
+        return Err(bad_request("duplicate party"));
+    }
+    if let Some(p) = new_parties
+        .iter()
+        .find(|p| !state.config.members.contains(p))
+    {
+        return Err(bad_request(format!("{p} is not a member")));
+    }
+    if new_threshold < 2 || usize::from(new_threshold) > new_parties.len() {
+        return Err(bad_request(format!(
+            "threshold {new_threshold} is not in 2..={}",
+            new_parties.len()
+        )));
+    }
+    {
+        let Ok(mut inflight) = state.keygen_inflight.lock() else {
+            return Err(bad_request("internal lock"));
+        };
+        if !inflight.insert(key_id.to_string()) {
+            return Err(OpError {
+                error: ErrorBody::new(
+                    ErrorCode::KeyPending,
+                    format!("another operation on {key_id} is running"),
+                ),
+                ..bad_request("")
+            });
+        }
+    }
+    if let Err(e) = ensure_aux(state).await {
+        tracing::warn!(error = %e.error.message, "aux-info generation failed");
+    }
+    let result = reshare_inner(state, &key, new_parties, new_threshold, refresh).await;
+    if let Ok(mut inflight) = state.keygen_inflight.lock() {
+        inflight.remove(key_id);
+    }
+    result
+}
+
+async fn reshare_inner(
+    state: &Arc<State>,
+    key: &KeyEntry,
+    new_parties: Vec<Address>,
+    new_threshold: u16,
+    refresh: bool,
+) -> Result<(KeyEntry, OpRecord), OpError> {
+    let key_id = key.key_id.as_str();
+    let mut everyone: Vec<Address> = key.parties.clone();
+    everyone.extend(new_parties.iter().filter(|p| !key.parties.contains(p)));
+    let mut op = Op::new(
+        state,
+        if refresh { "refresh" } else { "reshare" },
+        key_id,
+        everyone.clone(),
+    );
+    let session_id = op.session();
+    let mut spec = ReshareSpec {
+        key_id: key_id.to_string(),
+        key_session_id: key.key_session_id,
+        old_parties: key.parties.clone(),
+        old_threshold: key.threshold,
+        new_parties: new_parties.clone(),
+        new_threshold,
+        public_key: key.public_key.clone(),
+        dealers: Vec::new(),
+    };
+    op.record.context = Some(serde_json::json!({
+        "old_parties": key.parties,
+        "old_threshold": key.threshold,
+        "new_parties": new_parties,
+        "new_threshold": new_threshold,
+    }));
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    op.record.absent = op.broadcast(&everyone, || ManagerMsg::KeyResharePrepare {
+        session_id,
+        spec: spec.clone(),
+    });
+    let mut pending: HashSet<Address> = everyone
+        .iter()
+        .filter(|p| !op.record.absent.contains(p))
+        .copied()
+        .collect();
+    while !pending.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !pending.contains(&from) {
+            continue;
+        }
+        match msg {
+            NodeMsg::KeyReshareReady { .. } => {
+                pending.remove(&from);
+                op.record.ready.push(from);
+            }
+            NodeMsg::Refused { error, .. } => {
+                pending.remove(&from);
+                op.record.refused.push(Refusal {
+                    address: from,
+                    error,
+                });
+            }
+            NodeMsg::Error { .. } => {
+                pending.remove(&from);
+                op.record.absent.push(from);
+            }
+            _ => {}
+        }
+    }
+    op.record.absent.extend(pending);
+    let old_ready: Vec<Address> = key
+        .parties
+        .iter()
+        .filter(|p| op.record.ready.contains(p))
+        .copied()
+        .collect();
+    let new_missing: Vec<Address> = new_parties
+        .iter()
+        .filter(|p| !op.record.ready.contains(p))
+        .copied()
+        .collect();
+    if old_ready.len() < usize::from(key.threshold) || !new_missing.is_empty() {
+        let participants: Vec<Address> = op.record.ready.clone();
+        op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
+            session_id,
+            key_id: key_id.to_string(),
+        });
+        let e = ErrorBody::new(
+            ErrorCode::NotEnoughParties,
+            format!(
+                "resharing needs {} old holders and every new party ready; old holders ready: {}; new parties not ready: {}; refused: {}; absent: {}",
+                key.threshold,
+                list(&old_ready),
+                list(&new_missing),
+                describe_refusals(&op.record.refused),
+                list(&op.record.absent)
+            ),
+        );
+        return op.finish(Err(e));
+    }
+    spec.dealers = old_ready[..usize::from(key.threshold)].to_vec();
+    let mut participants = spec.dealers.clone();
+    participants.extend(new_parties.iter().filter(|p| !spec.dealers.contains(p)));
+    op.record.signers = participants.clone();
+    // Ready parties that do not take part forget the session.
+    let idle: Vec<Address> = op
+        .record
+        .ready
+        .iter()
+        .filter(|p| !participants.contains(p))
+        .copied()
+        .collect();
+    op.broadcast(&idle, || ManagerMsg::KeyReshareAbort {
+        session_id,
+        key_id: key_id.to_string(),
+    });
+    let unreachable = op.broadcast(&participants, || ManagerMsg::KeyReshareStart {
+        session_id,
+        spec: spec.clone(),
+    });
+    let deadline = Instant::now() + secs(state.config.timeouts.keygen_secs);
+    let mut waiting: HashSet<Address> = participants
+        .iter()
+        .filter(|p| !unreachable.contains(p))
+        .copied()
+        .collect();
+    let mut failure: Option<ErrorBody> = (!unreachable.is_empty()).then(|| ErrorBody {
+        code: ErrorCode::NotEnoughParties,
+        message: format!("went away before the start: {}", list(&unreachable)),
+        culprits: unreachable.clone(),
+    });
+    let mut infos: Vec<(Address, KeyInfo)> = Vec::new();
+    while !waiting.is_empty() && failure.is_none() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !waiting.contains(&from) {
+            continue;
+        }
+        match msg {
+            NodeMsg::KeyReshareFinish { result, .. } => {
+                waiting.remove(&from);
+                match result {
+                    Ok(Some(info)) => infos.push((from, info)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let mut e = e;
+                        if e.culprits.is_empty() && e.code != ErrorCode::ProtocolFailed {
+                            e.message = format!("{from}: {}", e.message);
+                        }
+                        failure = Some(e);
+                    }
+                }
+            }
+            NodeMsg::Error { error } => {
+                waiting.remove(&from);
+                failure = Some(ErrorBody {
+                    code: ErrorCode::ProtocolFailed,
+                    message: format!("{from} went away during the resharing: {}", error.message),
+                    culprits: vec![from],
+                });
+            }
+            _ => {}
+        }
+    }
+    if failure.is_none() && !waiting.is_empty() {
+        let late: Vec<Address> = waiting.iter().copied().collect();
+        failure = Some(ErrorBody {
+            code: ErrorCode::Timeout,
+            message: format!("resharing did not finish on: {}", list(&late)),
+            culprits: late,
+        });
+    }
+    if failure.is_none() {
+        let ok = new_parties.iter().all(|p| {
+            infos.iter().any(|(a, i)| {
+                a == p
+                    && i.public_key == key.public_key
+                    && i.key_session_id == session_id
+                    && i.parties == new_parties
+                    && i.threshold == new_threshold
+            })
+        });
+        if !ok {
+            failure = Some(ErrorBody::new(
+                ErrorCode::ProtocolFailed,
+                "new parties did not all report the unchanged key",
+            ));
+        }
+    }
+    if let Some(e) = failure {
+        op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
+            session_id,
+            key_id: key_id.to_string(),
+        });
+        return op.finish(Err(e));
+    }
+    // Every new party holds its staged share: switch the registry, then commit everywhere.
+    let entry = KeyEntry {
+        key_id: key_id.to_string(),
+        key_session_id: session_id,
+        threshold: new_threshold,
+        parties: new_parties.clone(),
+        public_key: key.public_key.clone(),
+        deleted: false,
+        created_at_ms: key.created_at_ms,
+        pending_commit: everyone.clone(),
+    };
+    if let Err(e) = state.registry.put(&entry) {
+        op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
+            session_id,
+            key_id: key_id.to_string(),
+        });
+        return op.finish(Err(ErrorBody::new(
+            ErrorCode::Internal,
+            format!("registry: {e}"),
+        )));
+    }
+    let unreachable = op.broadcast(&everyone, || ManagerMsg::KeyReshareCommit {
+        session_id,
+        key_id: key_id.to_string(),
+        new_parties: new_parties.clone(),
+    });
+    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    let mut waiting: HashSet<Address> = everyone
+        .iter()
+        .filter(|p| !unreachable.contains(p))
+        .copied()
+        .collect();
+    let mut confirmed = Vec::new();
+    while !waiting.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if let NodeMsg::KeyReshareDone { result, .. } = msg
+            && waiting.remove(&from)
+        {
+            match result {
+                Ok(()) => confirmed.push(from),
+                Err(e) => tracing::error!(%from, error = %e.message, "commit failed on node"),
+            }
+        }
+    }
+    let mut entry = entry;
+    entry.pending_commit.retain(|a| !confirmed.contains(a));
+    if !entry.pending_commit.is_empty() {
+        tracing::warn!(pending = ?entry.pending_commit, "commit not yet confirmed; resent when they reconnect");
+    }
+    if let Err(e) = state.registry.put(&entry) {
+        tracing::error!(error = %e, "registry write failed");
+    }
+    op.finish(Ok(entry))
 }
 
 /// Deletes a key everywhere: tombstone in the registry, then every holder; holders that are

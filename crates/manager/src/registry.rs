@@ -28,6 +28,10 @@ pub struct KeyEntry {
     pub deleted: bool,
     /// Creation time (unix ms).
     pub created_at_ms: u64,
+    /// Nodes that have not yet confirmed the last resharing's commit; it is resent when they
+    /// reconnect.
+    #[serde(default)]
+    pub pending_commit: Vec<Address>,
 }
 
 /// Registry errors.

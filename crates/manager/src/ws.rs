@@ -28,7 +28,10 @@ fn session_of(msg: &NodeMsg) -> Option<Bytes32> {
         | NodeMsg::AuxInfoFinish { session_id, .. }
         | NodeMsg::KeyGenFinish { session_id, .. }
         | NodeMsg::KeySignFinish { session_id, .. }
-        | NodeMsg::KeyDeleted { session_id, .. } => Some(*session_id),
+        | NodeMsg::KeyDeleted { session_id, .. }
+        | NodeMsg::KeyReshareReady { session_id }
+        | NodeMsg::KeyReshareFinish { session_id, .. }
+        | NodeMsg::KeyReshareDone { session_id, .. } => Some(*session_id),
         NodeMsg::Hello { .. }
         | NodeMsg::Status { .. }
         | NodeMsg::Error { .. }
@@ -151,6 +154,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
         }
     });
     redeliver_deletes(&state, &address);
+    redeliver_commits(&state, &address);
 
     while let Some(frame) = stream.next().await {
         let text = match frame {
@@ -178,6 +182,20 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
     writer.abort();
     drop_conn(&state, &address, conn_id);
     tracing::info!(%address, "node disconnected");
+    // Operations waiting on this node learn it at once instead of at their timeout.
+    let waiters: Vec<_> = state
+        .waiters
+        .lock()
+        .map(|w| w.values().cloned().collect())
+        .unwrap_or_default();
+    for w in waiters {
+        let _ = w.try_send((
+            address,
+            NodeMsg::Error {
+                error: ErrorBody::new(ErrorCode::Timeout, "node disconnected during the operation"),
+            },
+        ));
+    }
 }
 
 fn drop_conn(state: &State, address: &Address, conn_id: u64) {
@@ -205,6 +223,21 @@ fn route(state: &State, from: Address, msg: NodeMsg) {
             return;
         }
         NodeMsg::Pong { .. } | NodeMsg::Hello { .. } => return,
+        NodeMsg::KeyReshareDone {
+            key_id,
+            result: Ok(()),
+            session_id,
+        } => {
+            if let Ok(Some(mut k)) = state.registry.get(key_id)
+                && k.key_session_id == *session_id
+                && k.pending_commit.contains(&from)
+            {
+                k.pending_commit.retain(|a| *a != from);
+                if let Err(e) = state.registry.put(&k) {
+                    tracing::error!(error = %e, "registry write failed");
+                }
+            }
+        }
         _ => {}
     }
     let Some(session) = session_of(&msg) else {
@@ -222,6 +255,26 @@ fn route(state: &State, from: Address, msg: NodeMsg) {
             }
         }
         None => tracing::debug!(%from, %session, "reply for no running operation"),
+    }
+}
+
+/// Resends resharing commits a reconnecting node missed.
+fn redeliver_commits(state: &State, address: &Address) {
+    let Ok(keys) = state.registry.list() else {
+        return;
+    };
+    for k in keys
+        .into_iter()
+        .filter(|k| !k.deleted && k.pending_commit.contains(address))
+    {
+        state.send_to(
+            address,
+            ManagerMsg::KeyReshareCommit {
+                session_id: k.key_session_id,
+                key_id: k.key_id,
+                new_parties: k.parties,
+            },
+        );
     }
 }
 

@@ -18,15 +18,15 @@ use crate::{Inner, Prepared, bridge, membership_id};
 /// How many started session ids are remembered to refuse replays.
 const REMEMBERED_SESSIONS: usize = 4096;
 
-fn pid(a: &Address) -> PartyId {
+pub(crate) fn pid(a: &Address) -> PartyId {
     PartyId(a.0)
 }
 
-fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
+pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(code, msg)
 }
 
-fn engine_err(e: &EngineError) -> ErrorBody {
+pub(crate) fn engine_err(e: &EngineError) -> ErrorBody {
     let code = match e {
         EngineError::InvalidInput(_) => ErrorCode::BadRequest,
         EngineError::InvalidShare(_) | EngineError::Internal { .. } => ErrorCode::Internal,
@@ -39,11 +39,11 @@ fn engine_err(e: &EngineError) -> ErrorBody {
     }
 }
 
-fn store_err(e: &cohort_store::StoreError) -> ErrorBody {
+pub(crate) fn store_err(e: &cohort_store::StoreError) -> ErrorBody {
     err(ErrorCode::Internal, format!("store: {e}"))
 }
 
-fn key_info(r: &KeyRecord) -> KeyInfo {
+pub(crate) fn key_info(r: &KeyRecord) -> KeyInfo {
     KeyInfo {
         key_id: r.key_id.clone(),
         key_session_id: Bytes32(r.key_session_id),
@@ -65,12 +65,16 @@ pub(crate) fn status(inner: &Inner) -> NodeMsg {
     let keys = inner
         .store
         .list_keys()
-        .map(|ks| ks.iter().filter(|k| k.status == KeyStatus::Ready).count() as u64)
+        .map(|ks| {
+            ks.iter()
+                .filter(|k| k.status == KeyStatus::Ready && !k.key_id.starts_with('~'))
+                .count() as u64
+        })
         .unwrap_or(0);
     NodeMsg::Status { aux_members, keys }
 }
 
-fn remember_prepared(inner: &Inner, session: Bytes32, p: Prepared) {
+pub(crate) fn remember_prepared(inner: &Inner, session: Bytes32, p: Prepared) {
     let deadline = tokio::time::Instant::now()
         + Duration::from_secs(inner.config.timeouts.prepared_secs.max(1));
     if let Ok(mut map) = inner.prepared.lock() {
@@ -78,7 +82,7 @@ fn remember_prepared(inner: &Inner, session: Bytes32, p: Prepared) {
     }
 }
 
-fn take_prepared(inner: &Inner, session: &Bytes32) -> Option<Prepared> {
+pub(crate) fn take_prepared(inner: &Inner, session: &Bytes32) -> Option<Prepared> {
     inner
         .prepared
         .lock()
@@ -88,7 +92,7 @@ fn take_prepared(inner: &Inner, session: &Bytes32) -> Option<Prepared> {
 }
 
 /// Records a start; false if this session id was started before (a replay).
-fn first_start(inner: &Inner, session: Bytes32) -> bool {
+pub(crate) fn first_start(inner: &Inner, session: Bytes32) -> bool {
     let Ok(mut seen) = inner.started.lock() else {
         return false;
     };
@@ -145,7 +149,8 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             key_id,
             digest,
             context,
-        } => Some(sign_prepare(&inner, session_id, key_id, digest, context).await),
+            key_session_id,
+        } => Some(sign_prepare(&inner, session_id, key_id, digest, context, key_session_id).await),
         ManagerMsg::KeySignStart {
             session_id,
             key_id,
@@ -155,6 +160,35 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
         } => Some(NodeMsg::KeySignFinish {
             session_id,
             result: sign_start(&inner, session_id, key_id, digest, context, signers).await,
+        }),
+        ManagerMsg::KeyResharePrepare { session_id, spec } => {
+            Some(crate::reshare::prepare(&inner, session_id, spec))
+        }
+        ManagerMsg::KeyReshareStart { session_id, spec } => Some(NodeMsg::KeyReshareFinish {
+            session_id,
+            result: crate::reshare::start(&inner, session_id, spec).await,
+        }),
+        ManagerMsg::KeyReshareCommit {
+            session_id,
+            key_id,
+            new_parties,
+        } => {
+            let result = crate::reshare::commit(&inner, session_id, &key_id, &new_parties);
+            if let Err(e) = &result {
+                tracing::error!(%key_id, error = %e.message, "reshare commit failed");
+            }
+            let done = NodeMsg::KeyReshareDone {
+                session_id,
+                key_id,
+                result,
+            };
+            let _ = tx.send(done).await;
+            Some(status(&inner))
+        }
+        ManagerMsg::KeyReshareAbort { session_id, key_id } => Some(NodeMsg::KeyReshareDone {
+            session_id,
+            result: crate::reshare::abort(&inner, session_id, &key_id),
+            key_id,
         }),
         ManagerMsg::KeySignCancel { session_id } => {
             take_prepared(&inner, &session_id);
@@ -194,7 +228,7 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
     }
 }
 
-fn refused(session_id: Bytes32, error: ErrorBody) -> NodeMsg {
+pub(crate) fn refused(session_id: Bytes32, error: ErrorBody) -> NodeMsg {
     NodeMsg::Refused { session_id, error }
 }
 
@@ -295,8 +329,11 @@ fn check_keygen_args(
     threshold: u16,
     parties: &[Address],
 ) -> Result<(), ErrorBody> {
-    if key_id.is_empty() || key_id.len() > 128 {
-        return Err(err(ErrorCode::BadRequest, "key id must be 1..=128 bytes"));
+    if key_id.is_empty() || key_id.len() > 128 || key_id.starts_with('~') {
+        return Err(err(
+            ErrorCode::BadRequest,
+            "key id must be 1..=128 bytes and not start with '~'",
+        ));
     }
     if threshold < 2 || usize::from(threshold) > parties.len() {
         return Err(err(ErrorCode::BadRequest, "threshold out of range"));
@@ -491,9 +528,34 @@ async fn sign_prepare(
     key_id: String,
     digest: Bytes32,
     context: SignContext,
+    key_session_id: Option<Bytes32>,
 ) -> NodeMsg {
     if let Err(e) = load_share(inner, &key_id) {
         return refused(session_id, e);
+    }
+    if let Some(expected) = key_session_id {
+        match inner.store.get_key(&key_id) {
+            Ok(Some(r)) if r.key_session_id == expected.0 => {}
+            Ok(Some(r)) => {
+                return refused(
+                    session_id,
+                    err(
+                        ErrorCode::KeyNotReady,
+                        format!(
+                            "stale sharing of {key_id}: this node holds session {}, the key is now {expected}",
+                            Bytes32(r.key_session_id)
+                        ),
+                    ),
+                );
+            }
+            Ok(None) => {
+                return refused(
+                    session_id,
+                    err(ErrorCode::KeyNotFound, format!("no key {key_id}")),
+                );
+            }
+            Err(e) => return refused(session_id, store_err(&e)),
+        }
     }
     match check_content(inner, &key_id, &digest, &context).await {
         Ok((slot, l2_ms)) => {

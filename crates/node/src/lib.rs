@@ -12,6 +12,7 @@ pub mod config;
 mod handlers;
 pub mod identity;
 mod link;
+mod reshare;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,8 @@ pub(crate) enum Prepared {
         /// Journal slot, for content with one (a state batch's offset).
         slot: Option<u64>,
     },
+    /// Ready to reshare this key as described.
+    Reshare(cohort_wire::ReshareSpec),
     /// The node disagreed with a state batch in this session: it may sign that batch's
     /// rollback, and nothing else.
     Rollback {

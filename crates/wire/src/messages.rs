@@ -106,6 +106,28 @@ pub enum SignContext {
     },
 }
 
+/// A resharing (or refresh) of one key, as every participant must see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReshareSpec {
+    /// Key id.
+    pub key_id: String,
+    /// Session of the current sharing (old holders check theirs matches).
+    pub key_session_id: Bytes32,
+    /// Current holders, in share order.
+    pub old_parties: Vec<Address>,
+    /// Current threshold.
+    pub old_threshold: u16,
+    /// New committee, in new share order.
+    pub new_parties: Vec<Address>,
+    /// New threshold.
+    pub new_threshold: u16,
+    /// The key's public key (65-byte uncompressed), which must not change.
+    pub public_key: HexBytes,
+    /// Old holders that deal; empty in prepare, exactly chosen in start.
+    #[serde(default)]
+    pub dealers: Vec<Address>,
+}
+
 /// Messages from the manager to a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -174,6 +196,9 @@ pub enum ManagerMsg {
         /// What the digest is of; nodes check it.
         #[serde(default)]
         context: SignContext,
+        /// The sharing the manager expects; a node holding another (stale) one refuses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_session_id: Option<Bytes32>,
     },
     /// Phase 2 of signing: run the protocol with exactly these t signers.
     KeySignStart {
@@ -193,6 +218,39 @@ pub enum ManagerMsg {
     KeySignCancel {
         /// Operation session.
         session_id: Bytes32,
+    },
+    /// Phase 1 of resharing/refresh: old holders check they hold this sharing; new parties
+    /// check they can receive.
+    KeyResharePrepare {
+        /// Operation session (becomes the new `key_session_id`).
+        session_id: Bytes32,
+        /// What is reshared.
+        spec: ReshareSpec,
+    },
+    /// Phase 2: run the resharing with exactly `spec.dealers` dealing. New shares are staged,
+    /// not used, until [`ManagerMsg::KeyReshareCommit`].
+    KeyReshareStart {
+        /// Operation session.
+        session_id: Bytes32,
+        /// What is reshared, with the dealers.
+        spec: ReshareSpec,
+    },
+    /// Every new party succeeded: new parties switch to their staged share, old holders that
+    /// are not in the new committee delete theirs. Idempotent; resent to nodes that missed it.
+    KeyReshareCommit {
+        /// Session of the resharing that is committed.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// The new committee.
+        new_parties: Vec<Address>,
+    },
+    /// The resharing failed: staged shares are discarded, the old sharing stays.
+    KeyReshareAbort {
+        /// Session of the failed resharing.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
     },
     /// Remove (tombstone) a key and its share.
     KeyDelete {
@@ -277,6 +335,28 @@ pub enum NodeMsg {
         session_id: Bytes32,
         /// 65-byte r‖s‖v signature, or why it failed.
         result: Result<HexBytes, ErrorBody>,
+    },
+    /// Ready to reshare.
+    KeyReshareReady {
+        /// Operation session.
+        session_id: Bytes32,
+    },
+    /// The resharing protocol ended: `Some(key)` for a new party (share staged), `None` for a
+    /// dealer that leaves.
+    KeyReshareFinish {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Outcome.
+        result: Result<Option<KeyInfo>, ErrorBody>,
+    },
+    /// A commit or abort was applied.
+    KeyReshareDone {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// Outcome.
+        result: Result<(), ErrorBody>,
     },
     /// Deletion done.
     KeyDeleted {

@@ -214,9 +214,19 @@ impl Devnet {
 
     /// Starts node k again from its config and store.
     pub fn restart_node(&mut self, k: usize) {
-        let log = std::fs::File::create(self.path().join(format!("node-{k}.restart.log"))).unwrap();
+        self.restart_node_env(k, &[]);
+    }
+
+    /// Starts node k again with extra environment (e.g. a failpoint).
+    pub fn restart_node_env(&mut self, k: usize, env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join(format!("node-{k}.restart.log")))
+            .unwrap();
         let child = Command::new(BIN)
             .args(["node", "--config", self.node_config(k).to_str().unwrap()])
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .kill_on_drop(true)
