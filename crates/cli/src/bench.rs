@@ -76,6 +76,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         &args.api,
         0,
         &args.l2_rpc.iter().cloned().collect::<Vec<_>>(),
+        0,
     )?;
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;

@@ -47,6 +47,9 @@ pub struct DevnetArgs {
     /// state batches without checking them (and it says so).
     #[arg(long, value_delimiter = ',')]
     pub l2_rpc: Vec<String>,
+    /// Presignatures the manager keeps ready per key (0: always sign in full).
+    #[arg(long, default_value_t = 2)]
+    pub presign_pool: usize,
     /// Skip the sample keygen and signature.
     #[arg(long)]
     pub no_sample: bool,
@@ -96,6 +99,7 @@ impl Cluster {
         api: &str,
         p2p_base: u16,
         l2_rpc: &[String],
+        presign_pool: usize,
     ) -> anyhow::Result<Cluster> {
         if n < 2 {
             bail!("a cohort needs at least 2 nodes");
@@ -165,6 +169,7 @@ impl Cluster {
             data_dir: dir.join("manager"),
             members: members.clone(),
             state_key_id: "devnet".into(),
+            presign_pool_depth: presign_pool,
             api_token_file: None,
             timeouts: Default::default(),
         };
@@ -307,6 +312,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         &args.api,
         args.p2p_base_port,
         &args.l2_rpc,
+        args.presign_pool,
     )?;
     println!(
         "devnet: {} nodes, threshold {}, data and logs in {}",

@@ -31,7 +31,7 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
         dead.as_str(),
     ]
     .join(",");
-    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls]).await;
+    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "0"]).await;
     let (_, key) = net.get("/v1/keys/devnet").await;
     let address = key["address"].as_str().unwrap().to_lowercase();
     let dead_node = net.members[4].clone();

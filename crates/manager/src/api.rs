@@ -207,8 +207,27 @@ async fn list_keys(AxState(state): AxState<Arc<State>>) -> Result<Json<Vec<KeyVi
 async fn get_key(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
-) -> Result<Json<KeyView>, ApiError> {
-    Ok(Json(view(&coord::live_key(&state, &key_id)?)))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = coord::live_key(&state, &key_id)?;
+    let mut v = serde_json::to_value(view(&key))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let pool: Vec<serde_json::Value> = state
+        .pools
+        .lock()
+        .map(|p| {
+            p.get(&key_id)
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter(|e| e.key_session_id == key.key_session_id)
+                        .map(|e| json!({ "id": e.id, "signers": e.signers }))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    v["presignatures"] = json!(pool);
+    Ok(Json(v))
 }
 
 async fn delete_key(

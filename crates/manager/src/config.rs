@@ -49,6 +49,11 @@ pub struct ManagerConfig {
     /// Key used by `POST /api/v1/sign/state` when the request names none. Default `state`.
     #[serde(default = "default_state_key")]
     pub state_key_id: String,
+    /// Presignatures kept ready per key for its preferred signer set (the t fastest connected
+    /// holders), generated in the background when no live operation runs; 0 turns pools off.
+    /// Default 2.
+    #[serde(default = "default_pool_depth")]
+    pub presign_pool_depth: usize,
     /// File holding a bearer token for the HTTP API; no token file means no API auth.
     #[serde(default)]
     pub api_token_file: Option<PathBuf>,
@@ -59,6 +64,10 @@ pub struct ManagerConfig {
 
 fn default_listen() -> String {
     "127.0.0.1:7100".into()
+}
+
+fn default_pool_depth() -> usize {
+    2
 }
 
 fn default_state_key() -> String {

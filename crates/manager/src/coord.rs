@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cohort_engine::{EthSignature, PublicKey};
+use cohort_engine::{EthSignature, PartialSignature, PublicKey};
 use cohort_wire::{
     Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, ReshareSpec,
     SignContext,
@@ -58,6 +58,12 @@ pub struct OpRecord {
     /// True when a state batch was rejected and its rollback signed instead.
     #[serde(default)]
     pub roll_back: bool,
+    /// The presignature this signing used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presignature: Option<Bytes32>,
+    /// The failed attempt (with a presignature) this signing retried in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<Bytes32>,
     /// Per willing node, how long its L2 look-up of a state batch took (ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub l2_checks: Vec<(Address, u64)>,
@@ -90,15 +96,20 @@ pub struct OpError {
 }
 
 /// One running operation: its session id and the inbox of node replies for it.
-struct Op {
+pub(crate) struct Op {
     state: Arc<State>,
-    record: OpRecord,
+    pub(crate) record: OpRecord,
     rx: mpsc::Receiver<(Address, NodeMsg)>,
     started: Instant,
 }
 
 impl Op {
-    fn new(state: &Arc<State>, operation: &str, key_id: &str, parties: Vec<Address>) -> Op {
+    pub(crate) fn new(
+        state: &Arc<State>,
+        operation: &str,
+        key_id: &str,
+        parties: Vec<Address>,
+    ) -> Op {
         let mut s = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut s);
         let session_id = Bytes32(s);
@@ -121,6 +132,8 @@ impl Op {
                 context: None,
                 roll_back: false,
                 l2_checks: Vec::new(),
+                presignature: None,
+                retry_of: None,
                 outcome: "running".into(),
                 error: None,
                 culprits: Vec::new(),
@@ -132,19 +145,19 @@ impl Op {
         }
     }
 
-    fn session(&self) -> Bytes32 {
+    pub(crate) fn session(&self) -> Bytes32 {
         self.record.session_id
     }
 
     /// Sends `msg` to each of `to`; returns those it could not reach.
-    fn broadcast(&self, to: &[Address], msg: impl Fn() -> ManagerMsg) -> Vec<Address> {
+    pub(crate) fn broadcast(&self, to: &[Address], msg: impl Fn() -> ManagerMsg) -> Vec<Address> {
         to.iter()
             .filter(|a| !self.state.send_to(a, msg()))
             .copied()
             .collect()
     }
 
-    async fn next(&mut self, deadline: Instant) -> Option<(Address, NodeMsg)> {
+    pub(crate) async fn next(&mut self, deadline: Instant) -> Option<(Address, NodeMsg)> {
         let left = deadline.checked_duration_since(Instant::now())?;
         tokio::time::timeout(left, self.rx.recv())
             .await
@@ -152,7 +165,10 @@ impl Op {
             .flatten()
     }
 
-    fn finish<T>(mut self, result: Result<T, ErrorBody>) -> Result<(T, OpRecord), OpError> {
+    pub(crate) fn finish<T>(
+        mut self,
+        result: Result<T, ErrorBody>,
+    ) -> Result<(T, OpRecord), OpError> {
         self.record.duration_ms = self.started.elapsed().as_millis() as u64;
         let outcome = match &result {
             Ok(_) => "ok".to_string(),
@@ -213,7 +229,7 @@ impl Drop for Op {
     }
 }
 
-fn secs(s: u64) -> Duration {
+pub(crate) fn secs(s: u64) -> Duration {
     Duration::from_secs(s.max(1))
 }
 
@@ -373,6 +389,7 @@ pub(crate) async fn keygen(
             });
         }
     }
+    let _active = crate::pool::ActiveGuard::new(state);
     let result = keygen_inner(state, &key_id, threshold, parties).await;
     if let Ok(mut inflight) = state.keygen_inflight.lock() {
         inflight.remove(&key_id);
@@ -580,6 +597,49 @@ pub(crate) async fn sign(
     digest: Bytes32,
     context: SignContext,
 ) -> Result<Signed, OpError> {
+    let _active = crate::pool::ActiveGuard::new(state);
+    let first = sign_attempt(state, key_id, digest, context.clone(), true, None).await;
+    match first {
+        Err(Retry(session)) => {
+            state.metrics.presignature_fallbacks.inc();
+            tracing::warn!(%key_id, %session, "presignature signing failed; signing in full");
+            match sign_attempt(state, key_id, digest, context, false, Some(session)).await {
+                Ok(s) => Ok(s),
+                Err(Retry(_)) => Err(OpError {
+                    error: ErrorBody::new(ErrorCode::Internal, "retry loop"),
+                    ..bad_request("")
+                }),
+                Err(Fail(e)) => Err(e),
+            }
+        }
+        Err(Fail(e)) => Err(e),
+        Ok(s) => Ok(s),
+    }
+}
+
+/// Why one signing attempt did not produce a signature.
+enum AttemptError {
+    /// The presignature path failed (recorded); sign again in full.
+    Retry(Bytes32),
+    /// A final failure.
+    Fail(OpError),
+}
+use AttemptError::{Fail, Retry};
+
+impl From<OpError> for AttemptError {
+    fn from(e: OpError) -> Self {
+        Fail(e)
+    }
+}
+
+async fn sign_attempt(
+    state: &Arc<State>,
+    key_id: &str,
+    digest: Bytes32,
+    context: SignContext,
+    allow_presig: bool,
+    retry_of: Option<Bytes32>,
+) -> Result<Signed, AttemptError> {
     let key = live_key(state, key_id)?;
     if let Err(e) = ensure_aux(state).await {
         tracing::warn!(error = %e.error.message, "aux-info generation failed");
@@ -589,6 +649,8 @@ pub(crate) async fn sign(
     let op_name = if is_batch { "sign_state" } else { "sign" };
     let mut op = Op::new(state, op_name, key_id, key.parties.clone());
     op.record.digest = Some(digest);
+    op.record.retry_of = retry_of;
+    let asked_at = Instant::now();
     if let SignContext::StateBatch {
         start_block,
         offset_starts_at_index,
@@ -628,6 +690,7 @@ pub(crate) async fn sign(
             NodeMsg::KeySignReady { l2_ms, .. } => {
                 pending.remove(&from);
                 op.record.ready.push(from);
+                crate::pool::observe_latency(state, from, asked_at.elapsed().as_secs_f64() * 1e3);
                 if let Some(ms) = l2_ms {
                     op.record.l2_checks.push((from, ms));
                 }
@@ -641,6 +704,62 @@ pub(crate) async fn sign(
             }
             _ => {}
         }
+    }
+    // With t willing, a ready presignature whose whole set is willing gives a one-round
+    // signature; late answers get a short grace to complete such a set.
+    let mut presig = None;
+    if allow_presig && op.record.ready.len() >= t && crate::pool::depth(state, key_id) > 0 {
+        presig = crate::pool::take(state, &key, &op.record.ready);
+        let grace = Instant::now() + Duration::from_millis(300);
+        while presig.is_none() && !pending.is_empty() {
+            let Some((from, msg)) = op.next(grace.min(deadline)).await else {
+                break;
+            };
+            if !pending.remove(&from) {
+                continue;
+            }
+            match msg {
+                NodeMsg::KeySignReady { .. } => {
+                    op.record.ready.push(from);
+                    presig = crate::pool::take(state, &key, &op.record.ready);
+                }
+                NodeMsg::Refused { error, .. } => {
+                    op.record.refused.push(Refusal {
+                        address: from,
+                        error,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(entry) = presig {
+        let others: Vec<Address> = op
+            .record
+            .ready
+            .iter()
+            .filter(|a| !entry.signers.contains(a))
+            .copied()
+            .collect();
+        op.broadcast(&others, || ManagerMsg::KeySignCancel { session_id });
+        let result = run_presigned(&mut op, &key, &entry, digest, context).await;
+        let session = op.session();
+        return match result {
+            Ok(signature) => {
+                state.metrics.presignatures_used.inc();
+                op.finish(Ok(signature))
+                    .map(|(signature, record)| Signed {
+                        signature,
+                        record,
+                        roll_back: false,
+                    })
+                    .map_err(Fail)
+            }
+            Err(e) => {
+                let _ = op.finish::<EthSignature>(Err(e));
+                Err(Retry(session))
+            }
+        };
     }
     let disagreed: Vec<Address> = op
         .record
@@ -676,11 +795,14 @@ pub(crate) async fn sign(
                 SignContext::Rollback { start_block },
             )
             .await;
-            return op.finish(result).map(|(signature, record)| Signed {
-                signature,
-                record,
-                roll_back: true,
-            });
+            return op
+                .finish(result)
+                .map(|(signature, record)| Signed {
+                    signature,
+                    record,
+                    roll_back: true,
+                })
+                .map_err(Fail);
         }
         let ready = op.record.ready.clone();
         op.broadcast(&ready, || ManagerMsg::KeySignCancel { session_id });
@@ -715,15 +837,111 @@ pub(crate) async fn sign(
                 signature,
                 record,
                 roll_back: false,
-            });
+            })
+            .map_err(Fail);
     }
     let signers: Vec<Address> = op.record.ready[..t].to_vec();
     let result = run_signing(&mut op, &key, signers, digest, context).await;
-    op.finish(result).map(|(signature, record)| Signed {
-        signature,
-        record,
-        roll_back: false,
-    })
+    op.finish(result)
+        .map(|(signature, record)| Signed {
+            signature,
+            record,
+            roll_back: false,
+        })
+        .map_err(Fail)
+}
+
+/// One-round signing from a presignature: each signer of its set consumes its piece and sends
+/// a partial signature; the manager combines and verifies them.
+async fn run_presigned(
+    op: &mut Op,
+    key: &KeyEntry,
+    entry: &crate::pool::PoolEntry,
+    digest: Bytes32,
+    context: SignContext,
+) -> Result<EthSignature, ErrorBody> {
+    let state = op.state.clone();
+    let session_id = op.session();
+    op.record.signers = entry.signers.clone();
+    op.record.presignature = Some(entry.id);
+    let unreachable = op.broadcast(&entry.signers, || ManagerMsg::KeySignStart {
+        session_id,
+        key_id: key.key_id.clone(),
+        digest,
+        context: context.clone(),
+        signers: entry.signers.clone(),
+        presignature: Some(entry.id),
+    });
+    if !unreachable.is_empty() {
+        return Err(ErrorBody {
+            code: ErrorCode::NotEnoughParties,
+            message: format!("signers went away before the start: {}", list(&unreachable)),
+            culprits: unreachable,
+        });
+    }
+    let deadline = Instant::now() + secs(state.config.timeouts.sign_secs);
+    let mut waiting: HashSet<Address> = entry.signers.iter().copied().collect();
+    let mut partials = Vec::new();
+    while !waiting.is_empty() {
+        let Some((from, msg)) = op.next(deadline).await else {
+            break;
+        };
+        if !waiting.contains(&from) {
+            if let NodeMsg::KeySignReady { .. } = msg {
+                state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
+            }
+            continue;
+        }
+        let blame = |message: String| ErrorBody {
+            code: ErrorCode::ProtocolFailed,
+            message,
+            culprits: vec![from],
+        };
+        match msg {
+            NodeMsg::KeySignPartial { partial, .. } => {
+                waiting.remove(&from);
+                let p: PartialSignature = serde_json::from_slice(&partial.0).map_err(|e| {
+                    blame(format!("{from} sent a malformed partial signature: {e}"))
+                })?;
+                // The sender is the authenticated connection, never a field of the message.
+                if p.signer.0 != from.0 {
+                    return Err(blame(format!(
+                        "{from} sent a partial signature of another signer"
+                    )));
+                }
+                partials.push(p);
+            }
+            NodeMsg::KeySignFinish { result: Err(e), .. } => {
+                return Err(blame(format!("{from}: {}", e.message)));
+            }
+            NodeMsg::Error { error } => {
+                return Err(blame(format!("{from}: {}", error.message)));
+            }
+            _ => {}
+        }
+    }
+    if !waiting.is_empty() {
+        let late: Vec<Address> = waiting.into_iter().collect();
+        return Err(ErrorBody {
+            code: ErrorCode::Timeout,
+            message: format!("partial signatures missing from: {}", list(&late)),
+            culprits: late,
+        });
+    }
+    let pk = uncompressed_to_key(&key.public_key)?;
+    let sig = cohort_engine::sign::combine(&pk, &digest.0, &partials).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::ProtocolFailed,
+            format!("partials do not combine: {e}"),
+        )
+    })?;
+    match sig.recover_address(&digest.0) {
+        Ok(a) if a == pk.address() => Ok(sig),
+        _ => Err(ErrorBody::new(
+            ErrorCode::ProtocolFailed,
+            "combined signature does not verify against the key",
+        )),
+    }
 }
 
 /// Phase 2 of signing: starts exactly `signers`, collects their results, cancels late ready
@@ -744,6 +962,7 @@ async fn run_signing(
         digest,
         context: context.clone(),
         signers: signers.clone(),
+        presignature: None,
     });
     if !unreachable.is_empty() {
         return Err(ErrorBody {
@@ -888,6 +1107,8 @@ pub(crate) async fn reshare(
     if let Err(e) = ensure_aux(state).await {
         tracing::warn!(error = %e.error.message, "aux-info generation failed");
     }
+    let _active = crate::pool::ActiveGuard::new(state);
+    crate::pool::discard(state, key_id);
     let result = reshare_inner(state, &key, new_parties, new_threshold, refresh).await;
     if let Ok(mut inflight) = state.keygen_inflight.lock() {
         inflight.remove(key_id);
@@ -1152,7 +1373,9 @@ async fn reshare_inner(
 /// Deletes a key everywhere: tombstone in the registry, then every holder; holders that are
 /// offline are told when they reconnect.
 pub(crate) async fn delete(state: &Arc<State>, key_id: &str) -> Result<OpRecord, OpError> {
+    let _active = crate::pool::ActiveGuard::new(state);
     let mut key = live_key(state, key_id)?;
+    crate::pool::discard(state, key_id);
     key.deleted = true;
     state.registry.put(&key).map_err(|e| OpError {
         error: ErrorBody::new(ErrorCode::Internal, e.to_string()),

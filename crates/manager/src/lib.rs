@@ -9,6 +9,7 @@ mod api;
 pub mod config;
 mod coord;
 pub mod metrics;
+mod pool;
 pub mod registry;
 mod ws;
 
@@ -59,6 +60,12 @@ pub(crate) struct State {
     pub keygen_inflight: Mutex<HashSet<String>>,
     pub aux_lock: tokio::sync::Mutex<()>,
     pub next_conn: std::sync::atomic::AtomicU64,
+    /// Presignatures ready per key.
+    pub pools: Mutex<HashMap<String, Vec<pool::PoolEntry>>>,
+    /// Smoothed prepare→ready latency per node (ms), to prefer the fastest signers.
+    pub latency: Mutex<HashMap<Address, f64>>,
+    /// Live operations in flight; background presigning runs only when this is zero.
+    pub active: std::sync::atomic::AtomicUsize,
 }
 
 impl State {
@@ -130,6 +137,9 @@ impl Manager {
             keygen_inflight: Mutex::new(HashSet::new()),
             aux_lock: tokio::sync::Mutex::new(()),
             next_conn: std::sync::atomic::AtomicU64::new(1),
+            pools: Mutex::new(HashMap::new()),
+            latency: Mutex::new(HashMap::new()),
+            active: std::sync::atomic::AtomicUsize::new(0),
         });
         Ok(Manager { state, listener })
     }
@@ -146,13 +156,16 @@ impl Manager {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ManagerError> {
+        let filler = tokio::spawn(pool::fill(self.state.clone()));
         let app = api::router(self.state.clone());
-        axum::serve(
+        let result = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| ManagerError::Server(e.to_string()))
+        .map_err(|e| ManagerError::Server(e.to_string()));
+        filler.abort();
+        result
     }
 }

@@ -34,6 +34,21 @@ pub struct Metrics {
     pub nodes_connected: Gauge,
     /// WebSocket connections refused (bad auth, not a member, bad frames).
     pub ws_refused: Counter,
+    /// Presignatures ready per key.
+    pub presignatures_ready: Family<KeyLabel, Gauge>,
+    /// Presignatures generated.
+    pub presignatures_generated: Counter,
+    /// Signatures made from a presignature (one round).
+    pub presignatures_used: Counter,
+    /// Presignature signings that failed and fell back to full signing.
+    pub presignature_fallbacks: Counter,
+}
+
+/// Label of per-key metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabel {
+    /// Key id.
+    pub key_id: String,
 }
 
 impl Metrics {
@@ -60,7 +75,35 @@ impl Metrics {
             nodes_connected.clone(),
         );
         registry.register("ws_refused", "Refused node connections", ws_refused.clone());
+        let presignatures_ready = Family::<KeyLabel, Gauge>::default();
+        let presignatures_generated = Counter::default();
+        let presignatures_used = Counter::default();
+        let presignature_fallbacks = Counter::default();
+        registry.register(
+            "presignatures_ready",
+            "Presignatures ready per key",
+            presignatures_ready.clone(),
+        );
+        registry.register(
+            "presignatures_generated",
+            "Presignatures generated",
+            presignatures_generated.clone(),
+        );
+        registry.register(
+            "presignatures_used",
+            "Signatures made from a presignature",
+            presignatures_used.clone(),
+        );
+        registry.register(
+            "presignature_fallbacks",
+            "Presignature signings that fell back to full signing",
+            presignature_fallbacks.clone(),
+        );
         Metrics {
+            presignatures_ready,
+            presignatures_generated,
+            presignatures_used,
+            presignature_fallbacks,
             registry,
             operations,
             latency,

@@ -30,6 +30,9 @@ fn session_of(msg: &NodeMsg) -> Option<Bytes32> {
         | NodeMsg::KeySignFinish { session_id, .. }
         | NodeMsg::KeyDeleted { session_id, .. }
         | NodeMsg::KeyReshareReady { session_id }
+        | NodeMsg::PresignReady { session_id }
+        | NodeMsg::PresignFinish { session_id, .. }
+        | NodeMsg::KeySignPartial { session_id, .. }
         | NodeMsg::KeyReshareFinish { session_id, .. }
         | NodeMsg::KeyReshareDone { session_id, .. } => Some(*session_id),
         NodeMsg::Hello { .. }

@@ -157,9 +157,59 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             digest,
             context,
             signers,
+            presignature: None,
         } => Some(NodeMsg::KeySignFinish {
             session_id,
-            result: sign_start(&inner, session_id, key_id, digest, context, signers).await,
+            result: sign_start(&inner, session_id, key_id, digest, context, signers, None).await,
+        }),
+        ManagerMsg::KeySignStart {
+            session_id,
+            key_id,
+            digest,
+            context,
+            signers,
+            presignature: Some(presig),
+        } => match sign_start(
+            &inner,
+            session_id,
+            key_id,
+            digest,
+            context,
+            signers,
+            Some(presig),
+        )
+        .await
+        {
+            Ok(partial) => Some(NodeMsg::KeySignPartial {
+                session_id,
+                partial,
+            }),
+            Err(e) => Some(NodeMsg::KeySignFinish {
+                session_id,
+                result: Err(e),
+            }),
+        },
+        ManagerMsg::PresignPrepare {
+            session_id,
+            key_id,
+            key_session_id,
+            signers,
+        } => Some(crate::presign::prepare(
+            &inner,
+            session_id,
+            key_id,
+            key_session_id,
+            signers,
+        )),
+        ManagerMsg::PresignStart {
+            session_id,
+            key_id,
+            key_session_id,
+            signers,
+        } => Some(NodeMsg::PresignFinish {
+            session_id,
+            result: crate::presign::start(&inner, session_id, key_id, key_session_id, signers)
+                .await,
         }),
         ManagerMsg::KeyResharePrepare { session_id, spec } => {
             Some(crate::reshare::prepare(&inner, session_id, spec))
@@ -479,7 +529,7 @@ async fn run_keygen(
 
 // ---------- signing ----------
 
-fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, ErrorBody> {
+pub(crate) fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, ErrorBody> {
     if let Some(s) = inner
         .shares
         .lock()
@@ -689,6 +739,7 @@ async fn sign_start(
     digest: Bytes32,
     context: SignContext,
     signers: Vec<Address>,
+    presignature: Option<Bytes32>,
 ) -> Result<HexBytes, ErrorBody> {
     let slot = match (take_prepared(inner, &session_id), &context) {
         (
@@ -738,6 +789,9 @@ async fn sign_start(
                 ));
             }
         }
+    }
+    if let Some(presig) = presignature {
+        return crate::presign::issue_partial(inner, &key_id, presig, &digest, &signers);
     }
     let share = load_share(inner, &key_id)?;
     let ids: Vec<PartyId> = signers.iter().map(pid).collect();

@@ -12,6 +12,7 @@ pub mod config;
 mod handlers;
 pub mod identity;
 mod link;
+mod presign;
 mod reshare;
 
 use std::collections::HashMap;
@@ -60,6 +61,12 @@ pub(crate) enum Prepared {
         digest: Bytes32,
         /// Journal slot, for content with one (a state batch's offset).
         slot: Option<u64>,
+    },
+    /// Ready to generate a presignature for this signer set.
+    Presign {
+        key_id: String,
+        key_session_id: Bytes32,
+        signers: Vec<Address>,
     },
     /// Ready to reshare this key as described.
     Reshare(cohort_wire::ReshareSpec),

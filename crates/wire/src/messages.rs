@@ -213,6 +213,32 @@ pub enum ManagerMsg {
         context: SignContext,
         /// Exactly t signers, in protocol order.
         signers: Vec<Address>,
+        /// Sign in one round with this stored presignature (its id) instead of running the
+        /// full protocol; the node consumes it before its partial signature leaves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        presignature: Option<Bytes32>,
+    },
+    /// Phase 1 of presignature generation (background, for the key's preferred signer set).
+    PresignPrepare {
+        /// Operation session; also the presignature's id in the pool.
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// The sharing the presignature is for.
+        key_session_id: Bytes32,
+        /// Exactly t signers, in protocol order.
+        signers: Vec<Address>,
+    },
+    /// Phase 2 of presignature generation: run it and store the piece, encrypted.
+    PresignStart {
+        /// Operation session (the presignature id).
+        session_id: Bytes32,
+        /// Key id.
+        key_id: String,
+        /// The sharing the presignature is for.
+        key_session_id: Bytes32,
+        /// Exactly t signers, in protocol order.
+        signers: Vec<Address>,
     },
     /// A prepared session will not start for this node (extra ready party, or abandoned).
     KeySignCancel {
@@ -335,6 +361,26 @@ pub enum NodeMsg {
         session_id: Bytes32,
         /// 65-byte r‖s‖v signature, or why it failed.
         result: Result<HexBytes, ErrorBody>,
+    },
+    /// Ready to generate a presignature.
+    PresignReady {
+        /// Operation session.
+        session_id: Bytes32,
+    },
+    /// Presignature generation ended (the piece is stored on success).
+    PresignFinish {
+        /// Operation session.
+        session_id: Bytes32,
+        /// Outcome.
+        result: Result<(), ErrorBody>,
+    },
+    /// One signer's partial signature from a presignature (JSON of the engine's
+    /// `PartialSignature`); the manager combines t of them.
+    KeySignPartial {
+        /// Operation session.
+        session_id: Bytes32,
+        /// The partial signature.
+        partial: HexBytes,
     },
     /// Ready to reshare.
     KeyReshareReady {

@@ -67,7 +67,7 @@ pub struct Devnet {
 impl Devnet {
     /// Starts `cohort devnet` and waits for its `api:` line.
     pub async fn start(nodes: usize, threshold: u16) -> Devnet {
-        Self::start_with(nodes, threshold, &[]).await
+        Self::start_with(nodes, threshold, &["--presign-pool", "0"]).await
     }
 
     /// Starts `cohort devnet` with extra arguments and waits for its `api:` line.
