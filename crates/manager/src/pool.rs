@@ -227,10 +227,11 @@ async fn generate(
             break;
         };
         match msg {
-            NodeMsg::PresignFinish { result, .. } if waiting.remove(&from) => {
-                if let Err(e) = result {
-                    failure.get_or_insert(e);
-                }
+            NodeMsg::PresignFinish { result: Ok(()), .. } => {
+                waiting.remove(&from);
+            }
+            NodeMsg::PresignFinish { result: Err(e), .. } if waiting.remove(&from) => {
+                failure.get_or_insert(e);
             }
             NodeMsg::Error { error } if waiting.remove(&from) => {
                 failure.get_or_insert(ErrorBody {
