@@ -12,23 +12,33 @@ use rand::RngCore;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::client::ApiClient;
 use crate::devnet::Cluster;
 
 /// Arguments of `cohort bench`.
 #[derive(Args, Clone)]
 pub struct BenchArgs {
-    /// Nodes.
-    #[arg(long, default_value_t = 5)]
+    /// Nodes in the membership (the key lives on the first `--holders`; resharing goes to all).
+    #[arg(long, default_value_t = 7)]
     pub nodes: usize,
-    /// Threshold.
+    /// Holders of the signing key.
+    #[arg(long, default_value_t = 5)]
+    pub holders: usize,
+    /// Threshold of the signing key.
     #[arg(long, default_value_t = 3)]
     pub threshold: u16,
-    /// Sequential signatures to time.
+    /// Threshold after resharing to every node.
+    #[arg(long, default_value_t = 4)]
+    pub reshare_threshold: u16,
+    /// Signatures to time, with and without a presignature each.
     #[arg(long, default_value_t = 20)]
     pub signs: usize,
     /// Keys to generate (timed one by one).
     #[arg(long, default_value_t = 3)]
     pub keys: usize,
+    /// Presignatures to generate when measuring the pool's rate.
+    #[arg(long, default_value_t = 5)]
+    pub pool: usize,
     /// L2 JSON-RPC URL (e.g. an anvil): adds `POST /api/v1/sign/state` latency for batches of
     /// 1, 100 and 1000 roots, with the nodes' L2 look-up time shown separately. Blocks are
     /// mined with `anvil_mine` if the node has fewer than 1001.
@@ -65,43 +75,70 @@ fn random_digest() -> String {
     format!("0x{}", hex::encode(d))
 }
 
-/// Runs the benchmark and prints its table.
+async fn post(
+    client: &ApiClient,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, v) = client.call(Method::POST, path, Some(body)).await?;
+    if !(200..300).contains(&status) {
+        bail!("POST {path} failed (HTTP {status}): {v}");
+    }
+    Ok(v)
+}
+
+async fn timed_sign(client: &ApiClient, key: &str) -> anyhow::Result<(f64, bool)> {
+    let t0 = Instant::now();
+    let v = post(
+        client,
+        &format!("/v1/keys/{key}/sign"),
+        json!({ "digest": random_digest() }),
+    )
+    .await?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    let session = v["session_id"].as_str().unwrap_or_default();
+    let (_, rec) = client
+        .call(Method::GET, &format!("/v1/operations/{session}"), None)
+        .await?;
+    Ok((ms, rec.get("presignature").is_some()))
+}
+
+async fn pool_depth(client: &ApiClient, key: &str) -> anyhow::Result<usize> {
+    let (_, k) = client
+        .call(Method::GET, &format!("/v1/keys/{key}"), None)
+        .await?;
+    Ok(k["presignatures"].as_array().map_or(0, Vec::len))
+}
+
+/// Runs the benchmark and prints its tables.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let t = args.threshold;
-    let n = args.nodes;
+    let (n, h) = (args.nodes, args.holders.min(args.nodes));
     let dir = tempdir()?;
-    let mut cluster = Cluster::prepare(
-        &dir,
-        n,
-        &args.api,
-        0,
-        &args.l2_rpc.iter().cloned().collect::<Vec<_>>(),
-        0,
-    )?;
+    let l2: Vec<String> = args.l2_rpc.iter().cloned().collect();
+    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &l2, 0)?;
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     let client = cluster.client()?;
+    let holders: Vec<String> = cluster.members[..h].iter().map(|a| a.to_string()).collect();
+    let everyone: Vec<String> = cluster.members.iter().map(|a| a.to_string()).collect();
     println!(
-        "cohort bench: ({t},{n}) on loopback, {} cores, data in {}",
+        "cohort bench: {n} nodes on loopback, key ({t},{h}), {} cores, data in {}",
         cores(),
         dir.display()
     );
 
-    // First keygen also runs aux-info generation for the membership (insecure test primes).
+    // Keygen; the first also runs aux-info generation for the membership (test primes).
     let mut keygen_ms = Vec::new();
     let mut first_ms = 0.0;
-    for k in 0..args.keys.max(1) {
+    for k in 0..args.keys.max(2) {
         let t0 = Instant::now();
-        let (status, body) = client
-            .call(
-                Method::POST,
-                "/v1/keys",
-                Some(json!({ "key_id": format!("bench-{k}"), "threshold": t })),
-            )
-            .await?;
-        if status != 201 {
-            bail!("keygen failed (HTTP {status}): {body}");
-        }
+        post(
+            &client,
+            "/v1/keys",
+            json!({ "key_id": format!("bench-{k}"), "threshold": t, "parties": holders }),
+        )
+        .await?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if k == 0 {
             first_ms = ms;
@@ -110,30 +147,75 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut sign_ms = Vec::new();
-    for _ in 0..args.signs.max(1) {
+    // Loopback round trip through the manager's HTTP stack.
+    let mut rtt = Vec::new();
+    for _ in 0..50 {
         let t0 = Instant::now();
-        let (status, body) = client
-            .call(
-                Method::POST,
-                "/v1/keys/bench-0/sign",
-                Some(json!({ "digest": random_digest() })),
-            )
-            .await?;
-        if status != 200 {
-            bail!("signing failed (HTTP {status}): {body}");
-        }
-        sign_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        client.call(Method::GET, "/healthz", None).await?;
+        rtt.push(t0.elapsed().as_secs_f64() * 1e3);
     }
+
+    // Full signing (no pool in this cluster).
+    let mut full_ms = Vec::new();
+    for _ in 0..args.signs.max(1) {
+        full_ms.push(timed_sign(&client, "bench-0").await?.0);
+    }
+
+    // Resharing (t,h) -> (t', n), on the other keys.
+    let mut reshare_ms = Vec::new();
+    for k in 1..args.keys.max(2) {
+        let t0 = Instant::now();
+        post(
+            &client,
+            &format!("/v1/keys/bench-{k}/reshare"),
+            json!({ "parties": everyone, "threshold": args.reshare_threshold }),
+        )
+        .await?;
+        reshare_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        client
+            .call(Method::DELETE, &format!("/v1/keys/bench-{k}"), None)
+            .await?;
+    }
+
     let state_rows = match &args.l2_rpc {
         Some(url) => Some(state_batches(&client, url, args.state_runs.max(1)).await?),
         None => None,
     };
     drop(cluster);
 
+    // The same cohort again (stores and aux info kept) with a presignature pool.
+    let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &l2, args.pool.max(1))?;
+    cluster.start()?;
+    cluster.wait_ready(Duration::from_secs(60)).await?;
+    let client = cluster.client()?;
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(900);
+    while pool_depth(&client, "bench-0").await? < args.pool.max(1) {
+        if Instant::now() > deadline {
+            bail!("the presignature pool did not fill");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let per_sec = args.pool.max(1) as f64 / t0.elapsed().as_secs_f64();
+    let mut presig_ms = Vec::new();
+    for _ in 0..args.signs.max(1) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while pool_depth(&client, "bench-0").await? == 0 {
+            if Instant::now() > deadline {
+                bail!("the presignature pool did not refill");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (ms, used) = timed_sign(&client, "bench-0").await?;
+        if used {
+            presig_ms.push(ms);
+        }
+    }
+    drop(cluster);
+
     // The same signing in process: all t signers in one process over channels.
-    let parties = sim::party_ids(n);
-    let primes = (0..n)
+    let parties = sim::party_ids(h);
+    let primes = (0..h)
         .map(insecure_test_primes::pair)
         .collect::<Result<Vec<_>, _>>()
         .context("test primes")?;
@@ -153,38 +235,42 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         engine_ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
 
-    let (kp50, kp99, _) = summary(keygen_ms.clone());
-    let (sp50, sp99, smean) = summary(sign_ms.clone());
-    let (ep50, ep99, _) = summary(engine_ms.clone());
+    let row = |name: &str, v: &[f64]| {
+        let (p50, p99, _) = summary(v.to_vec());
+        println!("| {name} | {} | {p50:.1} ms | {p99:.1} ms |", v.len());
+    };
     println!();
-    println!("| ({t},{n}) | runs | p50 | p99 |");
+    println!("| ({t},{h}), {n}-node membership | runs | p50 | p99 |");
     println!("|---|---|---|---|");
     println!(
-        "| first keygen (incl. aux-info generation for the membership) | 1 | {first_ms:.0} ms | — |"
+        "| first keygen (incl. aux-info generation for {n} members) | 1 | {first_ms:.0} ms | — |"
     );
-    if !keygen_ms.is_empty() {
-        println!(
-            "| keygen through the API | {} | {kp50:.0} ms | {kp99:.0} ms |",
-            keygen_ms.len()
-        );
-    }
-    println!(
-        "| full sign through the API (HTTP → manager → {n} nodes → libp2p) | {} | {sp50:.0} ms | {sp99:.0} ms |",
-        sign_ms.len()
+    row("keygen through the API", &keygen_ms);
+    row("loopback HTTP round trip (GET /healthz)", &rtt);
+    row(
+        "sign through the API, presignature ready (one round)",
+        &presig_ms,
+    );
+    row("sign through the API, full protocol", &full_ms);
+    row(
+        &format!("full sign in process (engine, {t} signers over channels)"),
+        &engine_ms,
+    );
+    row(
+        &format!(
+            "reshare ({t},{h}) → ({},{n}) through the API",
+            args.reshare_threshold
+        ),
+        &reshare_ms,
     );
     println!(
-        "| full sign in process (engine, {t} signers over channels) | {} | {ep50:.0} ms | {ep99:.0} ms |",
-        engine_ms.len()
-    );
-    println!();
-    println!(
-        "API sign mean {smean:.0} ms; network path overhead at p50: {:.0} ms",
-        sp50 - ep50
+        "| presignatures generated by the pool | {} | {per_sec:.2} per second | — |",
+        args.pool.max(1)
     );
     if let Some(rows) = state_rows {
         println!();
         println!(
-            "| state batch ({t},{n}) | runs | end-to-end p50 | end-to-end p99 | L2 look-up p50 (per node) |"
+            "| state batch ({t},{h}) | runs | end-to-end p50 | end-to-end p99 | L2 look-up p50 (per node) |"
         );
         println!("|---|---|---|---|---|");
         for r in rows {
