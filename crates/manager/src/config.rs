@@ -96,3 +96,18 @@ impl ManagerConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_with_its_defaults() {
+        let c = ManagerConfig::from_toml(include_str!("../../../examples/manager.toml")).unwrap();
+        assert_eq!(c.members.len(), 2);
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.presign_pool_depth, default_pool_depth());
+        assert_eq!(c.timeouts.prepare_secs, ManagerTimeouts::default().prepare_secs);
+        assert!(ManagerConfig::from_toml("listen = 1").is_err());
+    }
+}

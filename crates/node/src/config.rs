@@ -129,3 +129,20 @@ impl NodeConfig {
         self.data_dir.join("node.redb")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_with_its_defaults() {
+        let c = NodeConfig::from_toml(include_str!("../../../examples/node.toml")).unwrap();
+        assert_eq!(c.members.len(), 2);
+        assert_eq!(c.p2p_listen, default_p2p_listen());
+        assert_eq!(c.timeouts.sign_secs, Timeouts::default().sign_secs);
+        assert!(!c.insecure_test_primes && !c.insecure_skip_state_check);
+        let minimal = NodeConfig::from_toml("data_dir = \"/tmp/x\"").unwrap();
+        assert_eq!(minimal.prime_threads, 1);
+        assert!(NodeConfig::from_toml("data_dir = 5").is_err());
+    }
+}
