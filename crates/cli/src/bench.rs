@@ -181,7 +181,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(url) => Some(state_batches(&client, url, args.state_runs.max(1)).await?),
         None => None,
     };
-    drop(cluster);
+    cluster.stop().await;
 
     // The same cohort again (stores and aux info kept) with a presignature pool.
     let mut cluster = Cluster::prepare(&dir, n, &args.api, 0, &l2, args.pool.max(1))?;
@@ -211,7 +211,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             presig_ms.push(ms);
         }
     }
-    drop(cluster);
+    cluster.stop().await;
 
     // The same signing in process: all t signers in one process over channels.
     let parties = sim::party_ids(h);

@@ -224,6 +224,14 @@ impl Cluster {
         Ok(())
     }
 
+    /// Kills every child process and waits until each has exited (so stores are unlocked).
+    pub async fn stop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill().await;
+        }
+        self.children.clear();
+    }
+
     /// An API client for this cluster.
     pub fn client(&self) -> anyhow::Result<ApiClient> {
         ApiClient::new(&Api {

@@ -344,6 +344,7 @@ async fn nodes(AxState(state): AxState<Arc<State>>) -> Json<Vec<serde_json::Valu
                 "connected_since_ms": conn.map(|c| c.connected_at_ms),
                 "aux_ready": conn.map(|c| c.aux_members == *members),
                 "keys": conn.map(|c| c.keys),
+                "primes_ready": conn.map(|c| c.primes_ready),
             })
         })
         .collect();

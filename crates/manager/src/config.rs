@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(c.members.len(), 2);
         assert_eq!(c.listen, default_listen());
         assert_eq!(c.presign_pool_depth, default_pool_depth());
-        assert_eq!(c.timeouts.prepare_secs, ManagerTimeouts::default().prepare_secs);
+        assert_eq!(
+            c.timeouts.prepare_secs,
+            ManagerTimeouts::default().prepare_secs
+        );
         assert!(ManagerConfig::from_toml("listen = 1").is_err());
     }
 }

@@ -45,6 +45,7 @@ pub(crate) struct NodeConn {
     pub connected_at_ms: u64,
     pub aux_members: Vec<Address>,
     pub keys: u64,
+    pub primes_ready: u64,
 }
 
 /// Shared manager state.

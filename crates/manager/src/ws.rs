@@ -133,6 +133,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
                 connected_at_ms: now_ms(),
                 aux_members: Vec::new(),
                 keys: 0,
+                primes_ready: 0,
             },
         );
         state.metrics.nodes_connected.set(nodes.len() as i64);
@@ -212,12 +213,17 @@ fn drop_conn(state: &State, address: &Address, conn_id: u64) {
 
 fn route(state: &State, from: Address, msg: NodeMsg) {
     match &msg {
-        NodeMsg::Status { aux_members, keys } => {
+        NodeMsg::Status {
+            aux_members,
+            keys,
+            primes_ready,
+        } => {
             if let Ok(mut nodes) = state.nodes.lock()
                 && let Some(c) = nodes.get_mut(&from)
             {
                 c.aux_members = aux_members.clone();
                 c.keys = *keys;
+                c.primes_ready = *primes_ready;
             }
             return;
         }

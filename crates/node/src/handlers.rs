@@ -71,7 +71,12 @@ pub(crate) fn status(inner: &Inner) -> NodeMsg {
                 .count() as u64
         })
         .unwrap_or(0);
-    NodeMsg::Status { aux_members, keys }
+    let primes_ready = inner.store.primes_count().unwrap_or(0);
+    NodeMsg::Status {
+        aux_members,
+        keys,
+        primes_ready,
+    }
 }
 
 pub(crate) fn remember_prepared(inner: &Inner, session: Bytes32, p: Prepared) {

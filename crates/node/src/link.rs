@@ -96,7 +96,21 @@ async fn session(inner: Arc<Inner>, url: &str) -> Result<(), String> {
     });
     let _ = tx.send(handlers::status(&inner)).await;
 
-    while let Some(frame) = stream.next().await {
+    // A status every few seconds doubles as a heartbeat and reports prime-search progress.
+    let mut status_tick = tokio::time::interval(Duration::from_secs(10));
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    status_tick.tick().await;
+    loop {
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            _ = status_tick.tick() => {
+                let _ = tx.try_send(handlers::status(&inner));
+                continue;
+            }
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {

@@ -313,6 +313,10 @@ pub enum NodeMsg {
         aux_members: Vec<Address>,
         /// Number of READY keys.
         keys: u64,
+        /// Safe-prime pairs the node has ready for its next aux-info generation (its background
+        /// search's progress).
+        #[serde(default)]
+        primes_ready: u64,
     },
     /// Ready for aux-info generation.
     AuxInfoReady {
