@@ -41,7 +41,7 @@ pub struct BenchArgs {
     pub pool: usize,
     /// L2 JSON-RPC URL (e.g. an anvil): adds `POST /api/v1/sign/state` latency for batches of
     /// 1, 100 and 1000 roots, with the nodes' L2 look-up time shown separately. Blocks are
-    /// mined with `anvil_mine` if the node has fewer than 1001.
+    /// mined with `anvil_mine` if the node has fewer than 1102.
     #[arg(long)]
     pub l2_rpc: Option<String>,
     /// Runs per state-batch size.
@@ -317,34 +317,39 @@ async fn state_batches(
 ) -> anyhow::Result<Vec<StateRow>> {
     let head = rpc(url, "eth_blockNumber", json!([])).await?;
     let head = u64::from_str_radix(head.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)?;
-    if head < 1001 {
-        rpc(url, "anvil_mine", json!([format!("0x{:x}", 1001 - head)]))
+    // Sizes go to consecutive slots (start_block = offset + 1, as the nodes require); the runs
+    // of one size repeat the same batch, which the journal allows (a submitter's retry).
+    const NEED: u64 = 1 + 1 + 100 + 1000;
+    if head < NEED {
+        rpc(url, "anvil_mine", json!([format!("0x{:x}", NEED - head)]))
             .await
-            .context("the L2 node has fewer than 1001 blocks and refused anvil_mine")?;
+            .with_context(|| {
+                format!("the L2 node has fewer than {NEED} blocks and refused anvil_mine")
+            })?;
     }
     let l2 = cohort_rollup::L2Client::new(url, Default::default())?;
-    let all = l2.state_roots(1, 1000).await?;
+    let all = l2.state_roots(1, 1101).await?;
     let roots: Vec<String> = all
         .iter()
         .map(|r| r.map(|r| format!("0x{}", hex::encode(r))))
         .collect::<Option<_>>()
         .context("the L2 node lacks a block")?;
     let mut rows = Vec::new();
-    let mut offset = 1_000_000u64;
+    let mut offset = 0usize;
     for size in [1usize, 100, 1000] {
         let mut e2e = Vec::new();
         let mut look = Vec::new();
+        let batch = &roots[offset..offset + size];
         for _ in 0..runs {
-            offset += 1;
             let t0 = Instant::now();
             let (status, body) = client
                 .call(
                     Method::POST,
                     "/api/v1/sign/state",
                     Some(json!({
-                        "start_block": 1,
+                        "start_block": offset + 1,
                         "offset_starts_at_index": offset,
-                        "state_roots": roots[..size],
+                        "state_roots": batch,
                         "key_id": "bench-0",
                     })),
                 )
@@ -361,6 +366,7 @@ async fn state_batches(
                 look.extend(checks.iter().filter_map(|c| c[1].as_f64()));
             }
         }
+        offset += size;
         let (p50, p99, _) = summary(e2e);
         let (l2_p50, _, _) = summary(look);
         rows.push(StateRow {

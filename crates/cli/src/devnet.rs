@@ -16,6 +16,9 @@ use cohort_node::NodeConfig;
 use cohort_node::config::MemberConfig;
 use cohort_wire::Address;
 use rand::RngCore;
+
+/// The devnet's state key: it signs only checked state batches, never a plain digest.
+pub const STATE_KEY: &str = "state";
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha3::{Digest, Keccak256};
@@ -138,6 +141,8 @@ impl Cluster {
                 prime_threads: 1,
                 l2_rpc_url: l2_rpc.get(k).or(l2_rpc.first()).cloned(),
                 insecure_skip_state_check: l2_rpc.is_empty(),
+                state_key_ids: vec![STATE_KEY.into()],
+                l2_block_offset: 1,
                 l2: Default::default(),
                 timeouts: Default::default(),
             });
@@ -168,7 +173,7 @@ impl Cluster {
             manager_id: "cohort-devnet-manager".into(),
             data_dir: dir.join("manager"),
             members: members.clone(),
-            state_key_id: "devnet".into(),
+            state_key_id: STATE_KEY.into(),
             presign_pool_depth: presign_pool,
             api_token_file: None,
             timeouts: Default::default(),
@@ -343,7 +348,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             args.l2_rpc.join(", ")
         );
     }
-    println!("devnet: POST /api/v1/sign/state signs with the key `devnet`");
+    println!(
+        "devnet: POST /api/v1/sign/state signs with the key `{STATE_KEY}` (start_block = offset_starts_at_index + 1)"
+    );
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     println!("devnet: manager and {} nodes up", args.nodes);
@@ -390,6 +397,22 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         );
         println!("devnet: signature {signature}");
         println!("devnet: signers {}", sig["signers"]);
+        let (status, key) = client
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(json!({ "key_id": STATE_KEY, "threshold": args.threshold })),
+            )
+            .await?;
+        if !(200..300).contains(&status) {
+            bail!("state keygen failed (HTTP {status}): {key}");
+        }
+        println!(
+            "devnet: key {STATE_KEY} ({}-of-{}) address {} signs state batches",
+            args.threshold,
+            args.nodes,
+            key["address"].as_str().unwrap_or("?"),
+        );
     }
     println!("api: {}", cluster.api_url);
     cluster.supervise().await

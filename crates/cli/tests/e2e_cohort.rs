@@ -87,7 +87,11 @@ async fn cohort_keygen_sign_delete_kill_restart() {
     futures::future::join_all(signs).await;
     let (s, list) = net.get("/v1/keys").await;
     assert_eq!(s, 200);
-    assert_eq!(list.as_array().unwrap().len(), 22);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        23,
+        "devnet, state and 21 more"
+    );
 
     // A deleted key is gone from every node; signing it fails clearly.
     let (s, del) = net

@@ -1,6 +1,7 @@
 //! State batches against a real Ethereum node: anvil on 127.0.0.1 stands in for every node's
 //! L2 full node (one node points at a dead URL). Mantle's `POST /api/v1/sign/state`, the
 //! rollback path, the signing journal across restarts, and the refusal that names everyone.
+//! Slots follow Mantle's numbering: a batch's `start_block` is `offset_starts_at_index + 1`.
 
 mod common;
 
@@ -21,7 +22,7 @@ fn refusals<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn state_batches_checked_against_l2_rollback_and_journal() {
     let anvil = Anvil::start().await;
-    anvil.mine_with_transfers(12).await;
+    anvil.mine_with_transfers(22).await;
     let dead = format!("http://127.0.0.1:{}", free_port());
     let urls = [
         anvil.url.as_str(),
@@ -32,7 +33,7 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     ]
     .join(",");
     let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "0"]).await;
-    let (_, key) = net.get("/v1/keys/devnet").await;
+    let (_, key) = net.get("/v1/keys/state").await;
     let address = key["address"].as_str().unwrap().to_lowercase();
     let dead_node = net.members[4].clone();
 
@@ -47,14 +48,14 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     );
     let body = json!({
         "start_block": "1",
-        "offset_starts_at_index": "100",
+        "offset_starts_at_index": "0",
         "state_roots": roots_json(&roots),
         "type": 0,
     });
     let (s, ans) = net.post("/api/v1/sign/state", body.clone()).await;
     assert_eq!(s, 200, "{ans}");
     assert_eq!(ans["roll_back"], false);
-    let digest = state_batch_digest(&roots, 100);
+    let digest = state_batch_digest(&roots, 0);
     assert_eq!(
         recover(&digest, ans["signature"].as_str().unwrap()),
         address
@@ -69,11 +70,36 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
         ))
         .await;
     assert_eq!(rec["operation"], "sign_state");
-    assert_eq!(rec["context"]["offset_starts_at_index"], 100);
+    assert_eq!(rec["context"]["offset_starts_at_index"], 0);
     assert_eq!(rec["digest"], hex32(&digest));
-    if let Some(r) = refusals(&rec, "l2_unavailable").first() {
-        assert_eq!(r["address"], dead_node.as_str());
+    // Its refusal may come after the signature: the record gains it once it arrives.
+    let session = ans["session_id"].as_str().unwrap().to_string();
+    let mut named = false;
+    for _ in 0..60 {
+        let (_, rec) = net.get(&format!("/v1/operations/{session}")).await;
+        if let Some(r) = refusals(&rec, "l2_unavailable").first() {
+            assert_eq!(r["address"], dead_node.as_str());
+            named = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    assert!(
+        named,
+        "the dead-L2 node is never recorded as l2_unavailable"
+    );
+
+    // The state key signs no plain digest: the manager sends the caller to the state endpoint.
+    let (s, plain) = net
+        .post("/v1/keys/state/sign", json!({ "digest": hex32(&digest) }))
+        .await;
+    assert_eq!(s, 400, "{plain}");
+    assert!(
+        plain["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/sign/state")
+    );
 
     // The same batch again (a retry): the journal allows the same digest.
     let (s, again) = net.post("/api/v1/sign/state", body.clone()).await;
@@ -90,16 +116,20 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     }
     journaled.sort();
 
-    // One altered root (block 5): the four nodes with an L2 disagree, naming block 5, and
-    // sign the rollback of start_block instead.
-    let mut altered = roots.clone();
+    // One altered root (block 15 of blocks 11..=20, slot 10): the four nodes with an L2
+    // disagree, naming block 15, and sign the rollback of start_block 11 instead.
+    let mut good = Vec::new();
+    for b in 11..=20 {
+        good.push(anvil.state_root(b).await);
+    }
+    let mut altered = good.clone();
     altered[4][0] ^= 0xff;
     let (s, rb) = net
         .post(
             "/api/v1/sign/state",
             json!({
-                "start_block": 1,
-                "offset_starts_at_index": 101,
+                "start_block": 11,
+                "offset_starts_at_index": 10,
                 "state_roots": roots_json(&altered),
             }),
         )
@@ -107,7 +137,7 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     assert_eq!(s, 200, "{rb}");
     assert_eq!(rb["roll_back"], true);
     assert_eq!(
-        recover(&rollback_digest(1), rb["signature"].as_str().unwrap()),
+        recover(&rollback_digest(11), rb["signature"].as_str().unwrap()),
         address
     );
     let (_, rec) = net
@@ -121,9 +151,9 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     assert_eq!(disagree.len(), 4, "{rec}");
     for r in &disagree {
         let m = r["error"]["message"].as_str().unwrap();
-        assert!(m.contains("block 5"), "{m}");
+        assert!(m.contains("block 15"), "{m}");
         assert!(
-            m.contains(&hex32(&altered[4])) && m.contains(&hex32(&roots[4])),
+            m.contains(&hex32(&altered[4])) && m.contains(&hex32(&good[4])),
             "{m}"
         );
     }
@@ -131,16 +161,73 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     assert_eq!(unavailable.len(), 1, "{rec}");
     assert_eq!(unavailable[0]["address"], dead_node.as_str());
 
-    // A second, different batch for slot 100 (roots of blocks 2..=11): every node that signed
-    // slot 100 refuses it from its journal.
-    let mut other = Vec::new();
-    for b in 2..=11 {
-        other.push(anvil.state_root(b).await);
+    // A batch whose start_block is not its slot's (blocks 12..=21 claiming slot 10) is
+    // refused by every node before any look-up: it could otherwise poison the journal's slot.
+    let mut shifted = Vec::new();
+    for b in 12..=21 {
+        shifted.push(anvil.state_root(b).await);
     }
+    let (s, err) = net
+        .post(
+            "/api/v1/sign/state",
+            json!({
+                "start_block": 12,
+                "offset_starts_at_index": 10,
+                "state_roots": roots_json(&shifted),
+            }),
+        )
+        .await;
+    assert_ne!(s, 200, "{err}");
+    let bad = refusals(&err["error"], "bad_request");
+    assert_eq!(bad.len(), 5, "{err}");
+    assert!(
+        bad[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not belong to offset_starts_at_index 10"),
+        "{err}"
+    );
+
+    // Blocks the L2 node does not have yet (21..=30 with 22 mined): nobody can check them,
+    // so nobody disagrees and no rollback is signed; the nodes say they are not synced.
+    let mut ahead = vec![anvil.state_root(21).await, anvil.state_root(22).await];
+    ahead.extend(std::iter::repeat_n([7u8; 32], 8));
+    let (s, err) = net
+        .post(
+            "/api/v1/sign/state",
+            json!({
+                "start_block": 21,
+                "offset_starts_at_index": 20,
+                "state_roots": roots_json(&ahead),
+            }),
+        )
+        .await;
+    assert_ne!(s, 200, "{err}");
+    assert_eq!(
+        refusals(&err["error"], "content_rejected").len(),
+        0,
+        "{err}"
+    );
+    let unsynced = refusals(&err["error"], "l2_unavailable");
+    assert_eq!(unsynced.len(), 5, "{err}");
+    assert!(
+        unsynced
+            .iter()
+            .filter(|r| r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no block 23 yet"))
+            .count()
+            == 4,
+        "{err}"
+    );
+
+    // A second, different batch for slot 0 (blocks 1..=9, a shorter batch): every node that
+    // signed slot 0 refuses it from its journal.
     let conflicting = json!({
-        "start_block": 2,
-        "offset_starts_at_index": 100,
-        "state_roots": roots_json(&other),
+        "start_block": 1,
+        "offset_starts_at_index": 0,
+        "state_roots": roots_json(&roots[..9]),
     });
     let (s, err) = net.post("/api/v1/sign/state", conflicting.clone()).await;
     assert_eq!(s, 409, "{err}");
@@ -186,8 +273,8 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
         .post(
             "/api/v1/sign/state",
             json!({
-                "start_block": 1,
-                "offset_starts_at_index": 102,
+                "start_block": 11,
+                "offset_starts_at_index": 10,
                 "state_roots": roots_json(&altered),
             }),
         )
@@ -204,7 +291,7 @@ async fn state_batches_checked_against_l2_rollback_and_journal() {
     assert!(absent.contains(&net.members[0]) && absent.contains(&net.members[1]));
     let msg = err["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("block 5") && msg.contains(&net.members[0]),
+        msg.contains("block 15") && msg.contains(&net.members[0]),
         "{msg}"
     );
 

@@ -286,6 +286,15 @@ async fn sign(
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: SignReq = json_body(&body)?;
+    // The nodes refuse this too (their `state_key_ids`); saying it here names the right door.
+    if key_id == state.config.state_key_id {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "{key_id} is the state key: it signs only checked state batches, through POST /api/v1/sign/state"
+            ),
+        ));
+    }
     let signed = coord::sign(&state, &key_id, req.digest, SignContext::Digest).await?;
     Ok(Json(json!({
         "signature": signed.signature.to_hex(),

@@ -88,11 +88,20 @@ impl ManagerConfig {
     pub fn api_token(&self) -> Result<Option<String>, crate::ManagerError> {
         match &self.api_token_file {
             None => Ok(None),
-            Some(p) => std::fs::read_to_string(p)
-                .map(|t| Some(t.trim().to_string()))
-                .map_err(|e| {
+            Some(p) => {
+                let t = std::fs::read_to_string(p).map_err(|e| {
                     crate::ManagerError::Config(format!("cannot read {}: {e}", p.display()))
-                }),
+                })?;
+                let t = t.trim();
+                // An empty token would make `Authorization: Bearer ` a valid credential.
+                if t.is_empty() {
+                    return Err(crate::ManagerError::Config(format!(
+                        "api_token_file {} is empty: write a token into it or remove the setting",
+                        p.display()
+                    )));
+                }
+                Ok(Some(t.to_string()))
+            }
         }
     }
 }
@@ -112,5 +121,20 @@ mod tests {
             ManagerTimeouts::default().prepare_secs
         );
         assert!(ManagerConfig::from_toml("listen = 1").is_err());
+    }
+
+    #[test]
+    fn an_empty_api_token_file_is_refused_at_start() {
+        let dir = std::env::temp_dir().join(format!("cohort-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, " \n").unwrap();
+        let mut c = ManagerConfig::from_toml("data_dir = \"/tmp/x\"").unwrap();
+        c.api_token_file = Some(path.clone());
+        let e = c.api_token().unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert_eq!(c.api_token().unwrap().as_deref(), Some("s3cret"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

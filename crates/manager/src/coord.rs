@@ -101,6 +101,10 @@ pub(crate) struct Op {
     pub(crate) record: OpRecord,
     rx: mpsc::Receiver<(Address, NodeMsg)>,
     started: Instant,
+    /// Parties still deciding when the operation went ahead without them, and until when
+    /// their answers are awaited: their late refusals are added to the record afterwards, so
+    /// that the record names a node whose L2 node is slow or dead, not just the fast ones.
+    late: Option<(HashSet<Address>, Instant)>,
 }
 
 impl Op {
@@ -142,6 +146,69 @@ impl Op {
             },
             rx,
             started: Instant::now(),
+            late: None,
+        }
+    }
+
+    /// Awaits `pending` parties' answers until `until`, after the operation has moved on.
+    pub(crate) fn await_late(&mut self, pending: &HashSet<Address>, until: Instant) {
+        if !pending.is_empty() {
+            self.late = Some((pending.clone(), until));
+        }
+    }
+
+    /// Notes a refusal that arrived while the operation was already running.
+    fn note_late_refusal(&mut self, from: Address, error: ErrorBody) -> bool {
+        let Some((pending, _)) = &mut self.late else {
+            return false;
+        };
+        if !pending.remove(&from) {
+            return false;
+        }
+        self.record.refused.push(Refusal {
+            address: from,
+            error,
+        });
+        true
+    }
+
+    /// Collects the late answers, cancels late volunteers, and rewrites the stored record.
+    async fn record_late_answers(mut self) {
+        let Some((_, until)) = self.late.clone() else {
+            return;
+        };
+        let session_id = self.record.session_id;
+        let mut changed = false;
+        while self.late.as_ref().is_some_and(|(p, _)| !p.is_empty()) {
+            let Some((from, msg)) = self.next(until).await else {
+                break;
+            };
+            match msg {
+                NodeMsg::Refused { error, .. } => changed |= self.note_late_refusal(from, error),
+                NodeMsg::KeySignReady { .. } => {
+                    if let Some((p, _)) = &mut self.late
+                        && p.remove(&from)
+                    {
+                        self.state
+                            .send_to(&from, ManagerMsg::KeySignCancel { session_id });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            self.store_record();
+        }
+    }
+
+    fn store_record(&self) {
+        match serde_json::to_vec(&self.record) {
+            Ok(bytes) => {
+                if let Err(e) = self.state.oplog.put(self.record.session_id.0, &bytes) {
+                    tracing::error!(error = %e, "could not record operation");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not encode operation record"),
         }
     }
 
@@ -191,14 +258,7 @@ impl Op {
             &outcome,
             self.started.elapsed().as_secs_f64(),
         );
-        match serde_json::to_vec(&self.record) {
-            Ok(bytes) => {
-                if let Err(e) = self.state.oplog.put(self.record.session_id.0, &bytes) {
-                    tracing::error!(error = %e, "could not record operation");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not encode operation record"),
-        }
+        self.store_record();
         tracing::info!(
             operation = %self.record.operation,
             key_id = %self.record.key_id,
@@ -209,6 +269,9 @@ impl Op {
             "operation finished"
         );
         let record = self.record.clone();
+        if self.late.is_some() {
+            tokio::spawn(self.record_late_answers());
+        }
         result
             .map(|v| (v, record.clone()))
             .map_err(|error| OpError {
@@ -734,6 +797,7 @@ async fn sign_attempt(
         }
     }
     if let Some(entry) = presig {
+        op.await_late(&pending, deadline);
         let others: Vec<Address> = op
             .record
             .ready
@@ -840,6 +904,7 @@ async fn sign_attempt(
             })
             .map_err(Fail);
     }
+    op.await_late(&pending, deadline);
     let signers: Vec<Address> = op.record.ready[..t].to_vec();
     let result = run_signing(&mut op, &key, signers, digest, context).await;
     op.finish(result)
@@ -887,8 +952,17 @@ async fn run_presigned(
             break;
         };
         if !waiting.contains(&from) {
-            if let NodeMsg::KeySignReady { .. } = msg {
-                state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
+            match msg {
+                NodeMsg::KeySignReady { .. } => {
+                    if let Some((p, _)) = &mut op.late {
+                        p.remove(&from);
+                    }
+                    state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
+                }
+                NodeMsg::Refused { error, .. } => {
+                    op.note_late_refusal(from, error);
+                }
+                _ => {}
             }
             continue;
         }
@@ -995,7 +1069,13 @@ async fn run_signing(
             }
             // Parties that answer ready after the choice are cancelled as they come.
             NodeMsg::KeySignReady { .. } if !signers.contains(&from) => {
+                if let Some((p, _)) = &mut op.late {
+                    p.remove(&from);
+                }
                 state.send_to(&from, ManagerMsg::KeySignCancel { session_id });
+            }
+            NodeMsg::Refused { error, .. } if !signers.contains(&from) => {
+                op.note_late_refusal(from, error);
             }
             _ => {}
         }

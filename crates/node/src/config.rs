@@ -79,6 +79,17 @@ pub struct NodeConfig {
     /// devnet without an L2 only. Default false.
     #[serde(default)]
     pub insecure_skip_state_check: bool,
+    /// Keys that sign only state batches this node has checked (and their rollbacks): a plain
+    /// digest for one of them is refused, so nobody can get a state signature past the L2
+    /// check and the journal by calling the plain signing API. Default `["state"]`.
+    #[serde(default = "default_state_key_ids")]
+    pub state_key_ids: Vec<String>,
+    /// L2 block number of the state root at index 0 of the state commitment chain: a batch's
+    /// `start_block` must be `offset_starts_at_index + l2_block_offset`, so that a batch cannot
+    /// claim a journal slot that its blocks do not belong to. Default 1 (Mantle's and
+    /// Optimism's legacy `BlockOffset`: L2 genesis is block 0, index 0 is block 1).
+    #[serde(default = "default_l2_block_offset")]
+    pub l2_block_offset: u64,
     /// How the node talks to its L2 node (timeout, attempts, batch size).
     #[serde(default)]
     pub l2: cohort_rollup::L2Settings,
@@ -92,6 +103,14 @@ fn default_p2p_listen() -> String {
 }
 
 fn default_prime_threads() -> usize {
+    1
+}
+
+fn default_state_key_ids() -> Vec<String> {
+    vec!["state".into()]
+}
+
+fn default_l2_block_offset() -> u64 {
     1
 }
 
@@ -143,6 +162,10 @@ mod tests {
         assert!(!c.insecure_test_primes && !c.insecure_skip_state_check);
         let minimal = NodeConfig::from_toml("data_dir = \"/tmp/x\"").unwrap();
         assert_eq!(minimal.prime_threads, 1);
+        assert_eq!(minimal.state_key_ids, vec!["state".to_string()]);
+        assert_eq!(minimal.l2_block_offset, 1);
+        assert_eq!(c.state_key_ids, minimal.state_key_ids);
+        assert_eq!(c.l2_block_offset, minimal.l2_block_offset);
         assert!(NodeConfig::from_toml("data_dir = 5").is_err());
     }
 }

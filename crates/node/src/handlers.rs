@@ -650,7 +650,19 @@ async fn check_content(
     digest: &Bytes32,
     context: &SignContext,
 ) -> Result<(Option<u64>, Option<u64>), (ErrorBody, Option<u64>)> {
+    let is_state_key = inner.config.state_key_ids.iter().any(|k| k == key_id);
     let (start_block, offset, roots) = match context {
+        SignContext::Digest if is_state_key => {
+            return Err((
+                err(
+                    ErrorCode::ContentRejected,
+                    format!(
+                        "{key_id} is a state key: it signs only state batches this node has checked"
+                    ),
+                ),
+                None,
+            ));
+        }
         SignContext::Digest => return Ok((None, None)),
         SignContext::Rollback { .. } => {
             return Err((
@@ -670,6 +682,19 @@ async fn check_content(
     if roots.is_empty() || roots.len() > cohort_rollup::MAX_STATE_ROOTS {
         return Err((
             err(ErrorCode::BadRequest, "state batch size out of range"),
+            None,
+        ));
+    }
+    if offset.checked_add(inner.config.l2_block_offset) != Some(start_block) {
+        return Err((
+            err(
+                ErrorCode::BadRequest,
+                format!(
+                    "start_block {start_block} does not belong to offset_starts_at_index {offset}: \
+                     this node expects start_block = offset_starts_at_index + {}",
+                    inner.config.l2_block_offset
+                ),
+            ),
             None,
         ));
     }
@@ -721,11 +746,18 @@ async fn check_content(
             );
             Ok((Some(offset), Some(took.as_millis() as u64)))
         }
-        Ok((RootCheck::Mismatch { block, batch, l2 }, _)) => {
-            let theirs = l2.map_or("no such block".to_string(), |r| Bytes32(r).to_string());
+        Ok((RootCheck::NotSynced { block }, _)) => {
             let msg = format!(
-                "state root mismatch at block {block}: batch has {}, L2 node has {theirs}",
-                Bytes32(batch)
+                "this node's L2 node has no block {block} yet (not synced): cannot check the batch"
+            );
+            tracing::warn!(start_block, "{msg}");
+            Err((err(ErrorCode::L2Unavailable, msg), None))
+        }
+        Ok((RootCheck::Mismatch { block, batch, l2 }, _)) => {
+            let msg = format!(
+                "state root mismatch at block {block}: batch has {}, L2 node has {}",
+                Bytes32(batch),
+                Bytes32(l2)
             );
             tracing::warn!(start_block, "{msg}");
             Err((err(ErrorCode::ContentRejected, msg), Some(start_block)))

@@ -21,6 +21,10 @@ pub struct L2Settings {
     pub attempts: u32,
     /// Blocks per JSON-RPC batch. Default 250.
     pub batch_size: usize,
+    /// Deadline for the whole look-up of one batch, retries included. Keep it below the
+    /// manager's `prepare_secs`, so that a slow L2 node is reported as such, not as absent.
+    /// Default 8.
+    pub deadline_secs: u64,
 }
 
 impl Default for L2Settings {
@@ -29,6 +33,7 @@ impl Default for L2Settings {
             timeout_secs: 10,
             attempts: 3,
             batch_size: 250,
+            deadline_secs: 8,
         }
     }
 }
@@ -39,7 +44,8 @@ pub enum L2Error {
     /// Not reachable, timed out, or answered garbage after every attempt.
     #[error("L2 node {url} unavailable: {reason}")]
     Unavailable {
-        /// The node's URL.
+        /// The node's URL, reduced to scheme, host and port: operators put API keys in paths
+        /// and query strings, and this text travels to the manager and into logs.
         url: String,
         /// The last failure.
         reason: String,
@@ -51,14 +57,20 @@ pub enum L2Error {
 pub enum RootCheck {
     /// Every root matches.
     Match,
-    /// The first block whose root differs (or that the L2 node does not have).
+    /// The first block whose root differs from the L2 node's.
     Mismatch {
         /// The block.
         block: u64,
         /// The batch's root for it.
         batch: [u8; 32],
-        /// The L2 node's root, or None if it has no such block.
-        l2: Option<[u8; 32]>,
+        /// The L2 node's root.
+        l2: [u8; 32],
+    },
+    /// The L2 node does not have this block (yet): it is behind, so it can neither agree nor
+    /// disagree, and a rollback must not be signed on its word.
+    NotSynced {
+        /// The first block the L2 node lacks.
+        block: u64,
     },
 }
 
@@ -67,7 +79,20 @@ pub enum RootCheck {
 pub struct L2Client {
     http: reqwest::Client,
     url: String,
+    shown: String,
     settings: L2Settings,
+}
+
+/// `scheme://host[:port]` of `url`, without user info, path or query (where API keys live).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => format!("{}://?", u.scheme()),
+        },
+        Err(_) => "<invalid url>".into(),
+    }
 }
 
 fn parse_root(block: &Value) -> Option<[u8; 32]> {
@@ -90,19 +115,26 @@ impl L2Client {
             .timeout(Duration::from_secs(settings.timeout_secs.max(1)))
             .build()
             .map_err(|e| L2Error::Unavailable {
-                url: url.into(),
-                reason: e.to_string(),
+                url: redact_url(url),
+                reason: e.without_url().to_string(),
             })?;
+        if reqwest::Url::parse(url).is_err() {
+            return Err(L2Error::Unavailable {
+                url: redact_url(url),
+                reason: "not a valid URL".into(),
+            });
+        }
         Ok(L2Client {
             http,
             url: url.into(),
+            shown: redact_url(url),
             settings,
         })
     }
 
     fn unavailable(&self, reason: impl Into<String>) -> L2Error {
         L2Error::Unavailable {
-            url: self.url.clone(),
+            url: self.shown.clone(),
             reason: reason.into(),
         }
     }
@@ -114,11 +146,13 @@ impl L2Client {
             .json(body)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.without_url().to_string())?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));
         }
-        resp.json::<Value>().await.map_err(|e| e.to_string())
+        resp.json::<Value>()
+            .await
+            .map_err(|e| e.without_url().to_string())
     }
 
     async fn post_retrying(&self, body: &Value) -> Result<Value, L2Error> {
@@ -130,7 +164,7 @@ impl L2Client {
             match self.post(body).await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    tracing::debug!(url = %self.url, attempt, error = %e, "L2 request failed");
+                    tracing::debug!(url = %self.shown, attempt, error = %e, "L2 request failed");
                     last = e;
                 }
             }
@@ -185,7 +219,7 @@ impl L2Client {
                 .collect();
         }
         // The node refused the batch: ask block by block.
-        tracing::debug!(url = %self.url, "L2 node refused a JSON-RPC batch; asking one block at a time");
+        tracing::debug!(url = %self.shown, "L2 node refused a JSON-RPC batch; asking one block at a time");
         let mut out = Vec::with_capacity(n);
         for (k, call) in calls.iter().enumerate() {
             let item = self.post_retrying(call).await?;
@@ -215,20 +249,53 @@ impl L2Client {
         roots: &[[u8; 32]],
     ) -> Result<(RootCheck, Duration), L2Error> {
         let t0 = Instant::now();
-        let l2 = self.state_roots(start_block, roots.len()).await?;
+        let deadline = Duration::from_secs(self.settings.deadline_secs.max(1));
+        let l2 = tokio::time::timeout(deadline, self.state_roots(start_block, roots.len()))
+            .await
+            .map_err(|_| {
+                self.unavailable(format!("no complete answer within {}s", deadline.as_secs()))
+            })??;
         let took = t0.elapsed();
         for (k, (batch, l2)) in roots.iter().zip(&l2).enumerate() {
-            if l2.as_ref() != Some(batch) {
-                return Ok((
-                    RootCheck::Mismatch {
-                        block: start_block + k as u64,
-                        batch: *batch,
-                        l2: *l2,
-                    },
-                    took,
-                ));
+            let block = start_block + k as u64;
+            match l2 {
+                None => return Ok((RootCheck::NotSynced { block }, took)),
+                Some(l2) if l2 != batch => {
+                    return Ok((
+                        RootCheck::Mismatch {
+                            block,
+                            batch: *batch,
+                            l2: *l2,
+                        },
+                        took,
+                    ));
+                }
+                Some(_) => {}
             }
         }
         Ok((RootCheck::Match, took))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_paths_and_queries_before_they_are_shown() {
+        assert_eq!(
+            redact_url("https://user:pw@rpc.example.org/v2/SECRETKEY?apikey=SECRET"),
+            "https://rpc.example.org"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact_url("not a url SECRET"), "<invalid url>");
+        let e = L2Client::new("nope SECRET", L2Settings::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("not a valid URL") && !e.contains("SECRET"),
+            "{e}"
+        );
     }
 }
