@@ -182,12 +182,31 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad JSON body: {e}")))
 }
 
+/// Runs an operation on a task of its own: a client that hangs up cancels its HTTP handler,
+/// and that must not stop a protocol half-way (a keygen in flight, a reshare between its
+/// commit messages, a delete sent to half the nodes). The operation finishes and is recorded.
+async fn detached<T: Send + 'static>(
+    op: impl std::future::Future<Output = Result<T, OpError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(op).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("operation task failed: {e}"),
+        )),
+    }
+}
+
 async fn create_key(
     AxState(state): AxState<Arc<State>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: CreateKey = json_body(&body)?;
-    let (entry, record) = coord::keygen(&state, req.key_id, req.threshold, req.parties).await?;
+    let (entry, record) =
+        detached(
+            async move { coord::keygen(&state, req.key_id, req.threshold, req.parties).await },
+        )
+        .await?;
     let status = if record.is_some() {
         StatusCode::CREATED
     } else {
@@ -234,7 +253,10 @@ async fn delete_key(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rec = coord::delete(&state, &key_id).await?;
+    let rec = {
+        let key_id = key_id.clone();
+        detached(async move { coord::delete(&state, &key_id).await }).await?
+    };
     Ok(Json(json!({
         "key_id": key_id,
         "deleted": true,
@@ -256,8 +278,10 @@ async fn reshare(
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let req: ReshareReq = json_body(&body)?;
-    let (entry, rec) =
-        coord::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await?;
+    let (entry, rec) = detached(async move {
+        coord::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await
+    })
+    .await?;
     let mut v = serde_json::to_value(view(&entry))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     v["session_id"] = json!(rec.session_id);
@@ -268,7 +292,8 @@ async fn refresh(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (entry, rec) = coord::reshare(&state, &key_id, None, None).await?;
+    let (entry, rec) =
+        detached(async move { coord::reshare(&state, &key_id, None, None).await }).await?;
     let mut v = serde_json::to_value(view(&entry))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     v["session_id"] = json!(rec.session_id);
@@ -295,7 +320,11 @@ async fn sign(
             ),
         ));
     }
-    let signed = coord::sign(&state, &key_id, req.digest, SignContext::Digest).await?;
+    let signed =
+        detached(
+            async move { coord::sign(&state, &key_id, req.digest, SignContext::Digest).await },
+        )
+        .await?;
     Ok(Json(json!({
         "signature": signed.signature.to_hex(),
         "signers": signed.record.signers,
@@ -309,7 +338,10 @@ async fn sign_state(
     AxState(state): AxState<Arc<State>>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let req: StateBatchRequest = json_body(&body)?;
+    let raw: serde_json::Value = json_body(&body)?;
+    let go_client = cohort_rollup::is_go_encoded(&raw);
+    let req: StateBatchRequest = serde_json::from_value(raw)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad state batch: {e}")))?;
     if req.end_block().is_none() {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -329,9 +361,18 @@ async fn sign_state(
         offset_starts_at_index: req.offset_starts_at_index,
         state_roots: req.state_roots.iter().map(|r| Bytes32(*r)).collect(),
     };
-    let signed = coord::sign(&state, &key_id, digest, context).await?;
+    let signed =
+        detached(async move { coord::sign(&state, &key_id, digest, context).await }).await?;
+    // Mantle's Go client sends roots as byte arrays and reads `signature` as Go `[]byte`
+    // (base64); every other client gets 0x-hex.
+    let signature = if go_client {
+        use base64::Engine as _;
+        json!(base64::engine::general_purpose::STANDARD.encode(signed.signature.0))
+    } else {
+        json!(signed.signature.to_hex())
+    };
     Ok(Json(json!({
-        "signature": signed.signature.to_hex(),
+        "signature": signature,
         "roll_back": signed.roll_back,
         "signers": signed.record.signers,
         "session_id": signed.record.session_id,

@@ -129,7 +129,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("token");
         std::fs::write(&path, " \n").unwrap();
-        let mut c = ManagerConfig::from_toml("data_dir = \"/tmp/x\"").unwrap();
+        let mut c = ManagerConfig::from_toml("data_dir = \"/tmp/x\"\nmembers = []").unwrap();
         c.api_token_file = Some(path.clone());
         let e = c.api_token().unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");

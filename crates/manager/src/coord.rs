@@ -397,6 +397,31 @@ pub(crate) async fn ensure_aux(state: &Arc<State>) -> Result<(), OpError> {
     op.finish(result).map(|_| ())
 }
 
+/// A key id with a keygen running; released however the keygen ends (also on a panic or a
+/// cancelled future), so that a key id is never left refused as "already running".
+struct InflightKeygen {
+    state: Arc<State>,
+    key_id: String,
+}
+
+impl InflightKeygen {
+    fn claim(state: &Arc<State>, key_id: &str) -> Option<InflightKeygen> {
+        let mut inflight = state.keygen_inflight.lock().ok()?;
+        inflight.insert(key_id.to_string()).then(|| InflightKeygen {
+            state: state.clone(),
+            key_id: key_id.to_string(),
+        })
+    }
+}
+
+impl Drop for InflightKeygen {
+    fn drop(&mut self) {
+        if let Ok(mut inflight) = self.state.keygen_inflight.lock() {
+            inflight.remove(&self.key_id);
+        }
+    }
+}
+
 /// Keygen for `key_id` among `parties` (default: every connected member).
 pub(crate) async fn keygen(
     state: &Arc<State>,
@@ -435,28 +460,20 @@ pub(crate) async fn keygen(
             parties.len()
         )));
     }
-    {
-        let Ok(mut inflight) = state.keygen_inflight.lock() else {
-            return Err(bad("internal lock".into()));
-        };
-        if !inflight.insert(key_id.clone()) {
-            return Err(OpError {
-                error: ErrorBody::new(
-                    ErrorCode::KeyPending,
-                    format!("a keygen for {key_id} is already running"),
-                ),
-                absent: Vec::new(),
-                refused: Vec::new(),
-                ready: Vec::new(),
-                session_id: Bytes32([0; 32]),
-            });
-        }
-    }
+    let Some(_inflight) = InflightKeygen::claim(state, &key_id) else {
+        return Err(OpError {
+            error: ErrorBody::new(
+                ErrorCode::KeyPending,
+                format!("a keygen for {key_id} is already running"),
+            ),
+            absent: Vec::new(),
+            refused: Vec::new(),
+            ready: Vec::new(),
+            session_id: Bytes32([0; 32]),
+        });
+    };
     let _active = crate::pool::ActiveGuard::new(state);
     let result = keygen_inner(state, &key_id, threshold, parties).await;
-    if let Ok(mut inflight) = state.keygen_inflight.lock() {
-        inflight.remove(&key_id);
-    }
     result.map(|(k, r)| (k, Some(r)))
 }
 
@@ -561,6 +578,7 @@ async fn keygen_inner(
             message: "keygen did not finish on every party".into(),
             culprits: pending.into_iter().collect(),
         };
+        discard_failed_keygen(&op, key_id, &parties);
         return op.finish(Err(e));
     }
     let mut infos = Vec::new();
@@ -579,17 +597,38 @@ async fn keygen_inner(
         }
     }
     if let Some(e) = failure {
+        discard_failed_keygen(&op, key_id, &parties);
         return op.finish(Err(e));
     }
-    if infos.iter().any(|i| i.public_key != infos[0].public_key) {
+    // The registry entry is built from what was asked, not from what nodes say; every node
+    // must report exactly that key, with one public key.
+    let expected = |i: &KeyInfo| {
+        i.key_id == key_id
+            && i.key_session_id == session_id
+            && i.threshold == threshold
+            && i.parties == parties
+            && i.public_key == infos[0].public_key
+    };
+    if infos.is_empty() || !infos.iter().all(expected) {
         let e = ErrorBody::new(
             ErrorCode::ProtocolFailed,
-            "parties disagree on the public key",
+            "parties disagree on the key they generated",
         );
+        discard_failed_keygen(&op, key_id, &parties);
         return op.finish(Err(e));
     }
-    let entry = entry_of(&infos[0]);
+    let entry = KeyEntry {
+        key_id: key_id.to_string(),
+        key_session_id: session_id,
+        threshold,
+        parties: parties.clone(),
+        public_key: infos[0].public_key.clone(),
+        deleted: false,
+        created_at_ms: now_ms(),
+        pending_commit: Vec::new(),
+    };
     if let Err(e) = uncompressed_to_key(&entry.public_key) {
+        discard_failed_keygen(&op, key_id, &parties);
         return op.finish(Err(e));
     }
     if let Err(e) = state.registry.put(&entry) {
@@ -597,6 +636,18 @@ async fn keygen_inner(
         return op.finish(Err(e));
     }
     op.finish(Ok(entry))
+}
+
+/// After a failed keygen nobody may keep a piece of the key: parties that finished would
+/// otherwise hold a READY share under an id the registry does not know, and the id could
+/// neither be generated again nor deleted. Their acknowledgements are not awaited.
+fn discard_failed_keygen(op: &Op, key_id: &str, parties: &[Address]) {
+    let session_id = op.session();
+    let missed = op.broadcast(parties, || ManagerMsg::KeyDelete {
+        session_id,
+        key_id: key_id.to_string(),
+    });
+    tracing::warn!(%key_id, unreachable = ?missed, "keygen failed: partial shares discarded");
 }
 
 fn entry_of(k: &KeyInfo) -> KeyEntry {

@@ -9,7 +9,7 @@ mod l2;
 mod request;
 
 pub use l2::{L2Client, L2Error, L2Settings, RootCheck};
-pub use request::{StateBatchRequest, flexible_u64};
+pub use request::{StateBatchRequest, flexible_u64, is_go_encoded};
 
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_sol_types::SolValue;

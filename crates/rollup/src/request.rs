@@ -25,8 +25,25 @@ fn flexible_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
     flexible_u64(d).map(Some)
 }
 
+/// One root as `"0x…"` hex, or as the array of 32 byte values that Go's `encoding/json`
+/// makes of Mantle's `[][32]byte`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Root {
+    Hex(String),
+    Bytes([u8; 32]),
+}
+
+/// Whether a request body is shaped as Mantle's Go batch submitter sends it (state roots as
+/// byte arrays): such a client decodes the answer's `signature` as Go `[]byte`, i.e. base64.
+pub fn is_go_encoded(body: &serde_json::Value) -> bool {
+    body.get("state_roots")
+        .and_then(|r| r.get(0))
+        .is_some_and(serde_json::Value::is_array)
+}
+
 fn roots<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
-    let v: Vec<String> = Vec::deserialize(d)?;
+    let v: Vec<Root> = Vec::deserialize(d)?;
     if v.is_empty() {
         return Err(D::Error::custom("state_roots is empty"));
     }
@@ -38,7 +55,11 @@ fn roots<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
     }
     v.iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, r)| {
+            let s = match r {
+                Root::Bytes(b) => return Ok(*b),
+                Root::Hex(s) => s,
+            };
             let h = s.strip_prefix("0x").unwrap_or(s);
             let mut out = [0u8; 32];
             if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -112,6 +133,26 @@ mod tests {
                 "{bad}"
             );
         }
+        // Go's encoding of [][32]byte: arrays of 32 byte values.
+        let go = serde_json::json!({
+            "start_block": "12", "offset_starts_at_index": "11",
+            "state_roots": [vec![0xabu8; 32], vec![1u8; 32]], "type": 0, "challenge": "", "election_id": 3
+        });
+        assert!(is_go_encoded(&go));
+        let r: StateBatchRequest = serde_json::from_value(go).unwrap();
+        assert_eq!(r.state_roots, vec![[0xab; 32], [1; 32]]);
+        for bad in [
+            serde_json::json!({"start_block": 1, "offset_starts_at_index": 0, "state_roots": [[1, 2, 3]]}),
+            serde_json::json!({"start_block": 1, "offset_starts_at_index": 0, "state_roots": [vec![256u32; 32]]}),
+        ] {
+            assert!(
+                serde_json::from_value::<StateBatchRequest>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(!is_go_encoded(
+            &serde_json::json!({"state_roots": ["0x00"]})
+        ));
         let many = vec![format!("0x{}", "00".repeat(32)); MAX_STATE_ROOTS + 1];
         let body =
             serde_json::json!({"start_block": 1, "offset_starts_at_index": 0, "state_roots": many});
