@@ -322,5 +322,40 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     net.restart_node(2);
     net.wait_connected(3).await;
     still_serving(&net).await;
+
+    // A node killed in the middle of a keygen: the keygen fails at once and names it, the
+    // parties that started discard their part, the victim's PENDING record becomes ERROR
+    // (with a reason) when its store is next opened, and the same key id is then generated.
+    net.kill_node(2);
+    net.wait_connected(2).await;
+    net.restart_node_env(2, &[("COHORT_FAILPOINT", "keygen_running")]);
+    net.wait_connected(3).await;
+    let victim = net.members[2].to_lowercase();
+    let (s, ans) = net
+        .post("/v1/keys", json!({ "key_id": "crash", "threshold": 2 }))
+        .await;
+    assert!(s >= 400, "{ans}");
+    let culprits: Vec<String> = serde_json::from_value(ans["error"]["culprits"].clone()).unwrap();
+    assert!(culprits.iter().any(|c| c.to_lowercase() == victim), "{ans}");
+    net.wait_connected(2).await;
+    let (s, _) = net.get("/v1/keys/crash").await;
+    assert_eq!(s, 404, "a failed keygen leaves no key behind");
+    {
+        let dir = net.path().join("node-2");
+        let pass = std::fs::read(dir.join("passphrase")).unwrap();
+        let store =
+            cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()).unwrap();
+        assert_eq!(store.recovered_pending(), ["crash".to_string()]);
+        let rec = store.get_key("crash").unwrap().unwrap();
+        assert_eq!(rec.status, cohort_store::KeyStatus::Error);
+        assert!(rec.error.is_some_and(|e| !e.is_empty()));
+    }
+    net.restart_node(2);
+    net.wait_connected(3).await;
+    let (s, key) = net
+        .post("/v1/keys", json!({ "key_id": "crash", "threshold": 2 }))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    net.sign_and_verify("crash", &random_digest()).await;
     net.stop().await;
 }

@@ -565,10 +565,22 @@ async fn keygen_inner(
         let Some((from, msg)) = op.next(deadline).await else {
             break;
         };
-        if let NodeMsg::KeyGenFinish { result, .. } = msg
-            && pending.remove(&from)
-        {
-            results.insert(from, result);
+        match msg {
+            NodeMsg::KeyGenFinish { result, .. } if pending.remove(&from) => {
+                results.insert(from, result);
+            }
+            // A party that disconnects (or fails outside the protocol) will not finish.
+            NodeMsg::Error { error } if pending.remove(&from) => {
+                results.insert(
+                    from,
+                    Err(ErrorBody {
+                        code: error.code,
+                        message: format!("{from}: {}", error.message),
+                        culprits: vec![from],
+                    }),
+                );
+            }
+            _ => {}
         }
     }
     if !pending.is_empty() {

@@ -184,7 +184,11 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
         route(&state, address, msg);
     }
     writer.abort();
-    drop_conn(&state, &address, conn_id);
+    if !drop_conn(&state, &address, conn_id) {
+        // A newer connection of this node took over: nothing was lost.
+        tracing::info!(%address, "superseded node connection closed");
+        return;
+    }
     tracing::info!(%address, "node disconnected");
     // Operations waiting on this node learn it at once instead of at their timeout.
     let waiters: Vec<_> = state
@@ -202,13 +206,17 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
     }
 }
 
-fn drop_conn(state: &State, address: &Address, conn_id: u64) {
-    if let Ok(mut nodes) = state.nodes.lock() {
-        if nodes.get(address).is_some_and(|c| c.conn_id == conn_id) {
-            nodes.remove(address);
-        }
-        state.metrics.nodes_connected.set(nodes.len() as i64);
+/// Forgets connection `conn_id` of `address`; false if a newer connection replaced it.
+fn drop_conn(state: &State, address: &Address, conn_id: u64) -> bool {
+    let Ok(mut nodes) = state.nodes.lock() else {
+        return false;
+    };
+    let current = nodes.get(address).is_some_and(|c| c.conn_id == conn_id);
+    if current {
+        nodes.remove(address);
     }
+    state.metrics.nodes_connected.set(nodes.len() as i64);
+    current
 }
 
 fn route(state: &State, from: Address, msg: NodeMsg) {

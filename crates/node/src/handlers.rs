@@ -472,7 +472,13 @@ async fn keygen_start(
         .begin_keygen(&key_id, session_id.0, threshold, addrs)
         .map_err(|e| store_err(&e))?
     {
-        BeginKeygen::Started(_) => {}
+        BeginKeygen::Started(_) => {
+            if std::env::var("COHORT_FAILPOINT").as_deref() == Ok("keygen_running") {
+                // Test hook: die with the PENDING record written, as if killed mid-keygen.
+                tracing::error!("failpoint keygen_running: exiting");
+                std::process::exit(97);
+            }
+        }
         BeginKeygen::AlreadyReady(r) => return Ok(key_info(&r)),
         BeginKeygen::AlreadyPending(_) => {
             return Err(err(
