@@ -261,7 +261,9 @@ impl Cluster {
             }
             if let Ok((200, Value::Array(nodes))) =
                 client.call(Method::GET, "/v1/nodes", None).await
-                && nodes.iter().all(|n| n["connected"] == json!(true))
+                && nodes
+                    .iter()
+                    .all(|n| n["connected"] == json!(true) && n["aux_ready"].is_boolean())
             {
                 return Ok(());
             }

@@ -392,7 +392,7 @@ async fn nodes(AxState(state): AxState<Arc<State>>) -> Json<Vec<serde_json::Valu
                 "peer_id": ids.as_ref().and_then(|i| i.get(m).cloned()),
                 "connected": conn.is_some(),
                 "connected_since_ms": conn.map(|c| c.connected_at_ms),
-                "aux_ready": conn.map(|c| c.aux_members == *members),
+                "aux_ready": conn.and_then(|c| c.aux_members.as_ref().map(|a| a == members)),
                 "keys": conn.map(|c| c.keys),
                 "primes_ready": conn.map(|c| c.primes_ready),
             })

@@ -314,7 +314,7 @@ pub(crate) async fn ensure_aux(state: &Arc<State>) -> Result<(), OpError> {
     let lacking: Vec<Address> = match state.nodes.lock() {
         Ok(n) => n
             .iter()
-            .filter(|(_, c)| c.aux_members != members)
+            .filter(|(_, c)| c.aux_members.as_ref().is_some_and(|a| *a != members))
             .map(|(a, _)| *a)
             .collect(),
         Err(_) => Vec::new(),

@@ -43,7 +43,9 @@ pub(crate) struct NodeConn {
     pub tx: mpsc::Sender<ManagerMsg>,
     pub conn_id: u64,
     pub connected_at_ms: u64,
-    pub aux_members: Vec<Address>,
+    /// The membership the node has aux info for; None until its first status report, so that
+    /// a fresh connection is not mistaken for a node lacking aux info.
+    pub aux_members: Option<Vec<Address>>,
     pub keys: u64,
     pub primes_ready: u64,
 }

@@ -131,7 +131,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
                 tx: tx.clone(),
                 conn_id,
                 connected_at_ms: now_ms(),
-                aux_members: Vec::new(),
+                aux_members: None,
                 keys: 0,
                 primes_ready: 0,
             },
@@ -229,7 +229,7 @@ fn route(state: &State, from: Address, msg: NodeMsg) {
             if let Ok(mut nodes) = state.nodes.lock()
                 && let Some(c) = nodes.get_mut(&from)
             {
-                c.aux_members = aux_members.clone();
+                c.aux_members = Some(aux_members.clone());
                 c.keys = *keys;
                 c.primes_ready = *primes_ready;
             }

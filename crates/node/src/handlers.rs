@@ -354,13 +354,11 @@ async fn aux_start(
         bridge::delivery(inner.p2p.clone(), session_id.0, members.clone(), me);
     let timeout = Duration::from_secs(inner.config.timeouts.aux_secs.max(1));
     tracing::info!(session = %session_id, "aux-info generation started");
-    let aux = tokio::time::timeout(
-        timeout,
-        cohort_engine::aux::aux_info_gen(&binding, &pid(&me), primes, incoming, outgoing),
-    )
-    .await
-    .map_err(|_| err(ErrorCode::Timeout, "aux-info generation timed out"))?
-    .map_err(|e| engine_err(&e))?;
+    let my_id = pid(&me);
+    let aux = crate::compute::run(timeout, "aux-info generation", async move {
+        cohort_engine::aux::aux_info_gen(&binding, &my_id, primes, incoming, outgoing).await
+    })
+    .await?;
     let bytes = aux.to_bytes().map_err(|e| engine_err(&e))?;
     inner
         .store
@@ -529,13 +527,11 @@ async fn run_keygen(
     let (incoming, outgoing) =
         bridge::delivery(inner.p2p.clone(), session_id.0, parties.to_vec(), me);
     let timeout = Duration::from_secs(inner.config.timeouts.keygen_secs.max(1));
-    tokio::time::timeout(
-        timeout,
-        cohort_engine::keygen::keygen(&binding, &pid(&me), threshold, incoming, outgoing),
-    )
+    let my_id = pid(&me);
+    crate::compute::run(timeout, "keygen", async move {
+        cohort_engine::keygen::keygen(&binding, &my_id, threshold, incoming, outgoing).await
+    })
     .await
-    .map_err(|_| err(ErrorCode::Timeout, "keygen timed out"))?
-    .map_err(|e| engine_err(&e))
 }
 
 // ---------- signing ----------
@@ -849,13 +845,10 @@ async fn sign_start(
     let me = inner.identity.address();
     let (incoming, outgoing) = bridge::delivery(inner.p2p.clone(), session_id.0, signers, me);
     let timeout = Duration::from_secs(inner.config.timeouts.sign_secs.max(1));
-    let sig = tokio::time::timeout(
-        timeout,
-        cohort_engine::sign::sign(&binding, &share, &digest.0, incoming, outgoing),
-    )
-    .await
-    .map_err(|_| err(ErrorCode::Timeout, "signing timed out"))?
-    .map_err(|e| engine_err(&e))?;
+    let sig = crate::compute::run(timeout, "signing", async move {
+        cohort_engine::sign::sign(&binding, &share, &digest.0, incoming, outgoing).await
+    })
+    .await?;
     Ok(HexBytes(sig.0.to_vec()))
 }
 

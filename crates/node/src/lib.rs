@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod compute;
 pub mod config;
 mod handlers;
 pub mod identity;

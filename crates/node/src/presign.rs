@@ -101,13 +101,10 @@ pub(crate) async fn start(
     let (incoming, outgoing) =
         bridge::delivery(inner.p2p.clone(), session_id.0, signers.clone(), me);
     let timeout = Duration::from_secs(inner.config.timeouts.sign_secs.max(1));
-    let presig = tokio::time::timeout(
-        timeout,
-        cohort_engine::sign::presign(&binding, &share, incoming, outgoing),
-    )
-    .await
-    .map_err(|_| err(ErrorCode::Timeout, "presigning timed out"))?
-    .map_err(|e| engine_err(&e))?;
+    let presig = crate::compute::run(timeout, "presigning", async move {
+        cohort_engine::sign::presign(&binding, &share, incoming, outgoing).await
+    })
+    .await?;
     let bytes = presig.to_bytes().map_err(|e| engine_err(&e))?;
     inner
         .store

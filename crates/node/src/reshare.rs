@@ -163,20 +163,19 @@ pub(crate) async fn start(
     let (incoming, outgoing) = bridge::delivery(inner.p2p.clone(), session_id.0, participants, me);
     let timeout = Duration::from_secs(inner.config.timeouts.keygen_secs.max(1));
     tracing::info!(key_id = %spec.key_id, session = %session_id, "resharing started");
-    let new = tokio::time::timeout(
-        timeout,
+    let my_id = pid(&me);
+    let new = crate::compute::run(timeout, "resharing", async move {
         cohort_engine::reshare::reshare(
             &binding,
             &plan,
-            &pid(&me),
+            &my_id,
             old_share.as_ref(),
             incoming,
             outgoing,
-        ),
-    )
-    .await
-    .map_err(|_| err(ErrorCode::Timeout, "resharing timed out"))?
-    .map_err(|e| engine_err(&e))?;
+        )
+        .await
+    })
+    .await?;
     let Some(core) = new else {
         tracing::info!(key_id = %spec.key_id, "dealt; this node leaves the committee on commit");
         return Ok(None);
