@@ -357,5 +357,51 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
         .await;
     assert_eq!(s, 201, "{key}");
     net.sign_and_verify("crash", &random_digest()).await;
+
+    // A member's own key, past the handshake: a malformed, a binary and an oversized frame
+    // each close that connection (never taken as a message, never a panic); the real node
+    // comes back and the cohort signs.
+    net.kill_node(1);
+    net.wait_connected(2).await;
+    let member_key = {
+        let dir = net.path().join("node-1");
+        let pass = std::fs::read(dir.join("passphrase")).unwrap();
+        let store =
+            cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()).unwrap();
+        let secret = store.get_identity().unwrap().unwrap();
+        SigningKey::from_slice(&secret[..]).unwrap()
+    };
+    let addr = address_of(&member_key);
+    assert_eq!(
+        format!("0x{}", hex::encode(addr)),
+        net.members[1].to_lowercase()
+    );
+    let oversized = format!(
+        "{{\"v\":1,\"type\":\"Status\",\"pad\":\"{}\"}}",
+        "x".repeat(4 * 1024 * 1024)
+    );
+    for garbage in [
+        Message::text("{not json"),
+        Message::binary(vec![1u8; 64]),
+        Message::text(oversized),
+    ] {
+        let (mut ws, ch) = connect(&net).await;
+        let d = auth_digest(
+            ch["manager_id"].as_str().unwrap(),
+            ch["nonce"].as_str().unwrap(),
+            &addr,
+        );
+        let welcome = hello(&mut ws, &net.members[1], &sign65(&member_key, &d))
+            .await
+            .expect("a welcome");
+        assert_eq!(welcome["type"], "Welcome", "{welcome}");
+        let _ = ws.send(garbage).await;
+        while let Some(frame) = next_json(&mut ws).await {
+            assert_ne!(frame["type"], "Welcome", "{frame}");
+        }
+    }
+    net.restart_node(1);
+    net.wait_connected(3).await;
+    still_serving(&net).await;
     net.stop().await;
 }

@@ -485,16 +485,24 @@ async fn keygen_start(
             ));
         }
     }
-    let result = run_keygen(inner, session_id, &key_id, threshold, &parties).await;
+    // Every failure after the PENDING record is written marks it ERROR, so the id is free again.
+    let result = match run_keygen(inner, session_id, &key_id, threshold, &parties).await {
+        Ok(core) => core
+            .to_bytes()
+            .map_err(|e| engine_err(&e))
+            .and_then(|bytes| {
+                let pk = core.public_key().uncompressed();
+                inner
+                    .store
+                    .finish_keygen(&key_id, session_id.0, &pk, &bytes)
+                    .map_err(|e| store_err(&e))
+            })
+            .map(|rec| (rec, core.public_key().address_checksummed())),
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(core) => {
-            let pk = core.public_key().uncompressed();
-            let bytes = core.to_bytes().map_err(|e| engine_err(&e))?;
-            let rec = inner
-                .store
-                .finish_keygen(&key_id, session_id.0, &pk, &bytes)
-                .map_err(|e| store_err(&e))?;
-            tracing::info!(%key_id, address = %core.public_key().address_checksummed(), "key generated");
+        Ok((rec, address)) => {
+            tracing::info!(%key_id, %address, "key generated");
             Ok(key_info(&rec))
         }
         Err(e) => {
