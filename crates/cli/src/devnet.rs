@@ -176,6 +176,7 @@ impl Cluster {
             state_key_id: STATE_KEY.into(),
             presign_pool_depth: presign_pool,
             api_token_file: None,
+            oplog_retention: 1_000_000,
             timeouts: Default::default(),
         };
         std::fs::create_dir_all(&manager.data_dir)?;

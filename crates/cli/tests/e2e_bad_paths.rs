@@ -343,8 +343,18 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     {
         let dir = net.path().join("node-2");
         let pass = std::fs::read(dir.join("passphrase")).unwrap();
-        let store =
-            cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()).unwrap();
+        // The process may still be exiting: its store opens once the file lock is released.
+        let mut opened = None;
+        for _ in 0..100 {
+            match cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()) {
+                Ok(s) => {
+                    opened = Some(s);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let store = opened.expect("the killed node's store opens");
         assert_eq!(store.recovered_pending(), ["crash".to_string()]);
         let rec = store.get_key("crash").unwrap().unwrap();
         assert_eq!(rec.status, cohort_store::KeyStatus::Error);

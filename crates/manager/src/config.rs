@@ -57,6 +57,10 @@ pub struct ManagerConfig {
     /// File holding a bearer token for the HTTP API; no token file means no API auth.
     #[serde(default)]
     pub api_token_file: Option<PathBuf>,
+    /// Operation records kept (`GET /v1/operations/{id}`); older ones are pruned every few
+    /// minutes. Default 1 000 000 (a few GB at most; about two years of one batch a minute).
+    #[serde(default = "default_oplog_retention")]
+    pub oplog_retention: u64,
     /// Timeouts.
     #[serde(default)]
     pub timeouts: ManagerTimeouts,
@@ -68,6 +72,10 @@ fn default_listen() -> String {
 
 fn default_pool_depth() -> usize {
     2
+}
+
+fn default_oplog_retention() -> u64 {
+    1_000_000
 }
 
 fn default_state_key() -> String {
@@ -120,6 +128,7 @@ mod tests {
             c.timeouts.prepare_secs,
             ManagerTimeouts::default().prepare_secs
         );
+        assert_eq!(c.oplog_retention, default_oplog_retention());
         assert!(ManagerConfig::from_toml("listen = 1").is_err());
     }
 

@@ -225,7 +225,10 @@ impl Op {
     }
 
     pub(crate) async fn next(&mut self, deadline: Instant) -> Option<(Address, NodeMsg)> {
-        let left = deadline.checked_duration_since(Instant::now())?;
+        // Past the deadline, answers already queued still count.
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return self.rx.try_recv().ok();
+        };
         tokio::time::timeout(left, self.rx.recv())
             .await
             .ok()
@@ -515,6 +518,11 @@ async fn keygen_inner(
                 op.record.ready.push(from);
                 existing.extend(e);
             }
+            // Disconnected: absent (below), without waiting for the deadline.
+            NodeMsg::Error { .. } => {
+                pending.remove(&from);
+                op.record.absent.push(from);
+            }
             NodeMsg::Refused { error, .. } => {
                 pending.remove(&from);
                 op.record.refused.push(Refusal {
@@ -536,7 +544,12 @@ async fn keygen_inner(
         let e = ErrorBody::new(code, "keygen needs every party ready");
         return op.finish(Err(e));
     }
-    if existing.len() == parties.len() && existing.iter().all(|k| *k == existing[0]) {
+    if existing.len() == parties.len()
+        && existing.iter().all(|k| *k == existing[0])
+        && existing[0].key_id == key_id
+        && existing[0].threshold == threshold
+        && existing[0].parties == parties
+    {
         let k = existing[0].clone();
         let entry = entry_of(&k);
         if let Err(e) = state.registry.put(&entry) {
@@ -547,7 +560,8 @@ async fn keygen_inner(
     if !existing.is_empty() {
         let e = ErrorBody::new(
             ErrorCode::Internal,
-            "some parties already hold this key id and others do not; delete it first",
+            "some parties already hold this key id (or hold it with another threshold or \
+             committee); it is not in the registry: recover or remove those shares first",
         );
         return op.finish(Err(e));
     }
@@ -565,9 +579,11 @@ async fn keygen_inner(
         let Some((from, msg)) = op.next(deadline).await else {
             break;
         };
-        match msg {
+        let failed = match msg {
             NodeMsg::KeyGenFinish { result, .. } if pending.remove(&from) => {
+                let failed = result.is_err();
                 results.insert(from, result);
+                failed
             }
             // A party that disconnects (or fails outside the protocol) will not finish.
             NodeMsg::Error { error } if pending.remove(&from) => {
@@ -579,11 +595,17 @@ async fn keygen_inner(
                         culprits: vec![from],
                     }),
                 );
+                true
             }
-            _ => {}
+            _ => false,
+        };
+        // One failure sinks the keygen: the others would only wait on the failed party.
+        if failed {
+            break;
         }
     }
-    if !pending.is_empty() {
+    let failed_first = results.values().any(Result::is_err);
+    if !pending.is_empty() && !failed_first {
         op.record.absent.extend(pending.iter().copied());
         let e = ErrorBody {
             code: ErrorCode::Timeout,
@@ -654,6 +676,27 @@ async fn keygen_inner(
 /// otherwise hold a READY share under an id the registry does not know, and the id could
 /// neither be generated again nor deleted. Their acknowledgements are not awaited.
 fn discard_failed_keygen(op: &Op, key_id: &str, parties: &[Address]) {
+    // A tombstone naming the parties: those that cannot be reached now get the delete when
+    // they reconnect (as for a deleted key), so none keeps a stray share.
+    let mut holders = parties.to_vec();
+    if let Ok(Some(old)) = op.state.registry.get(key_id)
+        && old.deleted
+    {
+        holders.extend(old.parties.into_iter().filter(|p| !parties.contains(p)));
+    }
+    let tombstone = KeyEntry {
+        key_id: key_id.to_string(),
+        key_session_id: op.session(),
+        threshold: 0,
+        parties: holders,
+        public_key: HexBytes(Vec::new()),
+        deleted: true,
+        created_at_ms: now_ms(),
+        pending_commit: Vec::new(),
+    };
+    if let Err(e) = op.state.registry.put(&tombstone) {
+        tracing::error!(%key_id, error = %e, "registry write failed");
+    }
     let session_id = op.session();
     let missed = op.broadcast(parties, || ManagerMsg::KeyDelete {
         session_id,

@@ -160,6 +160,7 @@ impl Manager {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ManagerError> {
         let filler = tokio::spawn(pool::fill(self.state.clone()));
+        let pruner = tokio::spawn(prune_oplog(self.state.clone()));
         let app = api::router(self.state.clone());
         let result = axum::serve(
             self.listener,
@@ -169,6 +170,23 @@ impl Manager {
         .await
         .map_err(|e| ManagerError::Server(e.to_string()));
         filler.abort();
+        pruner.abort();
         result
+    }
+}
+
+/// Keeps the operation log within `oplog_retention` records.
+async fn prune_oplog(state: Arc<State>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let log = state.oplog.clone();
+        let keep = state.config.oplog_retention;
+        match tokio::task::spawn_blocking(move || log.prune_to(keep)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, keep, "operation log pruned"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "operation log not pruned"),
+            Err(e) => tracing::warn!(error = %e, "operation log pruning task failed"),
+        }
     }
 }

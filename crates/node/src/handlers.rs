@@ -471,7 +471,7 @@ async fn keygen_start(
         .map_err(|e| store_err(&e))?
     {
         BeginKeygen::Started(_) => {
-            if std::env::var("COHORT_FAILPOINT").as_deref() == Ok("keygen_running") {
+            if crate::failpoint("keygen_running") {
                 // Test hook: die with the PENDING record written, as if killed mid-keygen.
                 tracing::error!("failpoint keygen_running: exiting");
                 std::process::exit(97);
@@ -651,6 +651,18 @@ async fn sign_prepare(
     }
 }
 
+/// A state key signs only state batches this node has checked (and their rollbacks): a plain
+/// digest for it would skip both the L2 check and the journal.
+fn plain_digest_allowed(config: &crate::NodeConfig, key_id: &str) -> Result<(), ErrorBody> {
+    if config.state_key_ids.iter().any(|k| k == key_id) {
+        return Err(err(
+            ErrorCode::ContentRejected,
+            format!("{key_id} is a state key: it signs only state batches this node has checked"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks what a digest is of: the digest must be the content's, the journal must hold no
 /// other digest for its slot, and every state root must match this node's own L2 node.
 /// Returns the journal slot; on a root mismatch, also the start block the node would roll back.
@@ -660,20 +672,12 @@ async fn check_content(
     digest: &Bytes32,
     context: &SignContext,
 ) -> Result<(Option<u64>, Option<u64>), (ErrorBody, Option<u64>)> {
-    let is_state_key = inner.config.state_key_ids.iter().any(|k| k == key_id);
     let (start_block, offset, roots) = match context {
-        SignContext::Digest if is_state_key => {
-            return Err((
-                err(
-                    ErrorCode::ContentRejected,
-                    format!(
-                        "{key_id} is a state key: it signs only state batches this node has checked"
-                    ),
-                ),
-                None,
-            ));
+        SignContext::Digest => {
+            return plain_digest_allowed(&inner.config, key_id)
+                .map(|()| (None, None))
+                .map_err(|e| (e, None));
         }
-        SignContext::Digest => return Ok((None, None)),
         SignContext::Rollback { .. } => {
             return Err((
                 err(
@@ -912,4 +916,21 @@ pub(crate) fn start_sweeper(inner: Arc<Inner>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_refuse_plain_digests_other_keys_do_not() {
+        let mut config = crate::NodeConfig::from_toml("data_dir = \"/tmp/x\"").unwrap();
+        let e = plain_digest_allowed(&config, "state").unwrap_err();
+        assert_eq!(e.code, ErrorCode::ContentRejected);
+        assert!(e.message.contains("state key"));
+        assert!(plain_digest_allowed(&config, "treasury").is_ok());
+        config.state_key_ids = vec!["rollup-a".into(), "rollup-b".into()];
+        assert!(plain_digest_allowed(&config, "rollup-b").is_err());
+        assert!(plain_digest_allowed(&config, "state").is_ok());
+    }
 }

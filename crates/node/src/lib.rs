@@ -101,6 +101,12 @@ pub struct Node {
     inner: Arc<Inner>,
 }
 
+/// Whether test hook `name` is armed (`COHORT_FAILPOINT=name`); always false unless the
+/// crate is built with the `failpoints` feature, which only the end-to-end tests enable.
+pub(crate) fn failpoint(name: &str) -> bool {
+    cfg!(feature = "failpoints") && std::env::var("COHORT_FAILPOINT").as_deref() == Ok(name)
+}
+
 /// Identifier of aux info for an ordered membership.
 pub fn membership_id(members: &[Address]) -> [u8; 32] {
     let mut h = Keccak256::new();

@@ -138,7 +138,7 @@ pub(crate) fn issue_partial(
                 format!("presignature {presig} is unknown or was already used"),
             )
         })?;
-    if std::env::var("COHORT_FAILPOINT").as_deref() == Ok("presignature_consumed") {
+    if crate::failpoint("presignature_consumed") {
         // Test hook: die between consuming the presignature and sending the partial.
         tracing::error!("failpoint presignature_consumed: exiting");
         std::process::exit(98);

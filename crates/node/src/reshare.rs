@@ -131,7 +131,7 @@ pub(crate) async fn start(
     if !first_start(inner, session_id) {
         return Err(err(ErrorCode::Replayed, "session already started"));
     }
-    if std::env::var("COHORT_FAILPOINT").as_deref() == Ok("reshare_start") {
+    if crate::failpoint("reshare_start") {
         // Test hook: die as if killed in the middle of the protocol.
         tracing::error!("failpoint reshare_start: exiting");
         std::process::exit(97);

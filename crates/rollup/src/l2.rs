@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct L2Settings {
-    /// Per HTTP request timeout, in seconds. Default 10.
+    /// Per HTTP request timeout, in seconds (at most `deadline_secs`), so that a hung request
+    /// leaves time for another attempt. Default 3.
     pub timeout_secs: u64,
     /// Attempts per request before the L2 node counts as unreachable. Default 3.
     pub attempts: u32,
@@ -30,7 +31,7 @@ pub struct L2Settings {
 impl Default for L2Settings {
     fn default() -> Self {
         L2Settings {
-            timeout_secs: 10,
+            timeout_secs: 3,
             attempts: 3,
             batch_size: 250,
             deadline_secs: 8,
@@ -112,7 +113,11 @@ impl L2Client {
     /// A client for `url`.
     pub fn new(url: &str, settings: L2Settings) -> Result<Self, L2Error> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.timeout_secs.max(1)))
+            .timeout(Duration::from_secs(
+                settings
+                    .timeout_secs
+                    .clamp(1, settings.deadline_secs.max(1)),
+            ))
             .build()
             .map_err(|e| L2Error::Unavailable {
                 url: redact_url(url),

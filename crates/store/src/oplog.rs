@@ -168,6 +168,30 @@ impl OperationLog {
         Ok(out)
     }
 
+    /// Removes the oldest entries so that at most `keep` remain; returns how many went. The log
+    /// is an audit trail, not an archive: without a bound it would grow for as long as the
+    /// network signs (one entry per batch).
+    pub fn prune_to(&self, keep: u64) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_write()?;
+        let removed = {
+            let mut index = txn.open_table(OPS_BY_SEQ)?;
+            let mut ops = txn.open_table(OPS)?;
+            let excess = index.len()?.saturating_sub(keep);
+            let mut oldest = Vec::new();
+            for entry in index.iter()?.take(excess as usize) {
+                let (seq, session) = entry?;
+                oldest.push((seq.value(), session.value().to_vec()));
+            }
+            for (seq, session) in &oldest {
+                index.remove(*seq)?;
+                ops.remove(session.as_slice())?;
+            }
+            oldest.len() as u64
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+
     /// Number of logged operations.
     pub fn len(&self) -> Result<u64, StoreError> {
         let txn = self.inner.db.begin_read()?;

@@ -58,3 +58,28 @@ fn operation_log_rejects_invalid_json() {
     ));
     assert!(log.is_empty().unwrap());
 }
+
+#[test]
+fn operation_log_prunes_the_oldest_beyond_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = OperationLog::open(dir.path().join("ops.redb")).unwrap();
+    for i in 1..=10u8 {
+        log.put(sid(i), b"{}").unwrap();
+    }
+    assert_eq!(log.prune_to(20).unwrap(), 0);
+    assert_eq!(log.prune_to(4).unwrap(), 6);
+    assert_eq!(log.len().unwrap(), 4);
+    assert_eq!(log.get(sid(6)).unwrap(), None);
+    let kept: Vec<_> = log
+        .list_recent(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.session_id)
+        .collect();
+    assert_eq!(kept, [sid(10), sid(9), sid(8), sid(7)]);
+    // New entries still go after the kept ones.
+    log.put(sid(11), b"{}").unwrap();
+    assert_eq!(log.list_recent(1).unwrap()[0].session_id, sid(11));
+    assert_eq!(log.prune_to(0).unwrap(), 5);
+    assert!(log.is_empty().unwrap());
+}
