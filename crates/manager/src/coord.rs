@@ -871,6 +871,11 @@ async fn sign_attempt(
                     error,
                 });
             }
+            // Disconnected while deciding: absent, without waiting for the deadline.
+            NodeMsg::Error { .. } => {
+                pending.remove(&from);
+                op.record.absent.push(from);
+            }
             _ => {}
         }
     }
@@ -898,6 +903,7 @@ async fn sign_attempt(
                         error,
                     });
                 }
+                NodeMsg::Error { .. } => op.record.absent.push(from),
                 _ => {}
             }
         }

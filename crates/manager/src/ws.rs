@@ -124,19 +124,31 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
 
     let (tx, mut rx) = mpsc::channel::<ManagerMsg>(OUTBOX);
     let conn_id = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut replaced = false;
     if let Ok(mut nodes) = state.nodes.lock() {
-        nodes.insert(
-            address,
-            NodeConn {
-                tx: tx.clone(),
-                conn_id,
-                connected_at_ms: now_ms(),
-                aux_members: None,
-                keys: 0,
-                primes_ready: 0,
-            },
-        );
+        replaced = nodes
+            .insert(
+                address,
+                NodeConn {
+                    tx: tx.clone(),
+                    conn_id,
+                    connected_at_ms: now_ms(),
+                    aux_members: None,
+                    keys: 0,
+                    primes_ready: 0,
+                },
+            )
+            .is_some();
         state.metrics.nodes_connected.set(nodes.len() as i64);
+    }
+    if replaced {
+        // The node answers each request on the connection it came in on: whatever ran on the
+        // old one will never be answered.
+        notify_waiters(
+            &state,
+            address,
+            "node reconnected; its answers on the previous connection are lost",
+        );
     }
     if let Ok(mut ids) = state.peer_ids.lock() {
         ids.insert(address, peer_id);
@@ -181,16 +193,20 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
                 break;
             }
         };
-        route(&state, address, msg);
+        route(&state, address, conn_id, msg);
     }
     writer.abort();
     if !drop_conn(&state, &address, conn_id) {
-        // A newer connection of this node took over: nothing was lost.
+        // A newer connection of this node took over (and waiters were told then).
         tracing::info!(%address, "superseded node connection closed");
         return;
     }
     tracing::info!(%address, "node disconnected");
-    // Operations waiting on this node learn it at once instead of at their timeout.
+    notify_waiters(&state, address, "node disconnected during the operation");
+}
+
+/// Operations waiting on `address` learn that it is gone at once instead of at their timeout.
+fn notify_waiters(state: &State, address: Address, why: &str) {
     let waiters: Vec<_> = state
         .waiters
         .lock()
@@ -200,7 +216,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
         let _ = w.try_send((
             address,
             NodeMsg::Error {
-                error: ErrorBody::new(ErrorCode::Timeout, "node disconnected during the operation"),
+                error: ErrorBody::new(ErrorCode::Timeout, why),
             },
         ));
     }
@@ -219,7 +235,7 @@ fn drop_conn(state: &State, address: &Address, conn_id: u64) -> bool {
     current
 }
 
-fn route(state: &State, from: Address, msg: NodeMsg) {
+fn route(state: &State, from: Address, conn_id: u64, msg: NodeMsg) {
     match &msg {
         NodeMsg::Status {
             aux_members,
@@ -228,6 +244,7 @@ fn route(state: &State, from: Address, msg: NodeMsg) {
         } => {
             if let Ok(mut nodes) = state.nodes.lock()
                 && let Some(c) = nodes.get_mut(&from)
+                && c.conn_id == conn_id
             {
                 c.aux_members = Some(aux_members.clone());
                 c.keys = *keys;
