@@ -245,6 +245,18 @@ pub(crate) fn commit(
         .map_err(|e| store_err(&e))?
         .filter(|r| r.status == KeyStatus::Ready)
         .ok_or_else(|| err(ErrorCode::KeyNotFound, "no staged share for this resharing"))?;
+    // The commit must name the committee this node's staged share was dealt for.
+    if !rec
+        .parties
+        .iter()
+        .map(|p| Address(*p))
+        .eq(new_parties.iter().copied())
+    {
+        return Err(err(
+            ErrorCode::BadRequest,
+            "the commit names another committee than the staged share's",
+        ));
+    }
     let bytes = inner
         .store
         .load_share(&staged)
