@@ -105,6 +105,13 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, spec: ReshareSpec) -> 
             err(ErrorCode::AuxMissing, "no aux info for this membership yet"),
         );
     }
+    if in_old
+        && let Err(e) = inner
+            .store
+            .mark_reshare(session_id.0, &spec.key_id, spec.key_session_id.0)
+    {
+        return refused(session_id, store_err(&e));
+    }
     remember_prepared(inner, session_id, Prepared::Reshare(spec));
     NodeMsg::KeyReshareReady { session_id }
 }
@@ -229,14 +236,31 @@ pub(crate) fn commit(
     {
         // Already committed (a resent commit).
         let _ = inner.store.delete_key(&staged);
+        let _ = inner.store.take_reshare(session_id.0);
         return Ok(());
     }
+    let agreed = inner
+        .store
+        .take_reshare(session_id.0)
+        .map_err(|e| store_err(&e))?;
     if !new_parties.contains(&me) {
-        if current.is_some() {
-            inner.store.delete_key(key_id).map_err(|e| store_err(&e))?;
-            forget_cached(inner, key_id);
-            tracing::info!(%key_id, "left the committee: share deleted");
+        let Some(current) = current else {
+            return Ok(()); // already left (a resent commit)
+        };
+        // Only a commit of a resharing this node agreed to, of the sharing it still holds,
+        // may make it delete its share.
+        match agreed {
+            Some((k, held)) if k == key_id && held == current.key_session_id => {}
+            _ => {
+                return Err(err(
+                    ErrorCode::BadRequest,
+                    "commit of a resharing this node did not agree to for its sharing; share kept",
+                ));
+            }
         }
+        inner.store.delete_key(key_id).map_err(|e| store_err(&e))?;
+        forget_cached(inner, key_id);
+        tracing::info!(%key_id, "left the committee: share deleted");
         return Ok(());
     }
     let rec = inner
@@ -303,6 +327,10 @@ pub(crate) fn abort(inner: &Inner, session_id: Bytes32, key_id: &str) -> Result<
     take_prepared(inner, &session_id);
     let staged = staged_id(&session_id, key_id);
     let existed = inner.store.delete_key(&staged).map_err(|e| store_err(&e))?;
+    inner
+        .store
+        .take_reshare(session_id.0)
+        .map_err(|e| store_err(&e))?;
     tracing::info!(%key_id, session = %session_id, existed, "resharing aborted; staged share discarded");
     Ok(())
 }

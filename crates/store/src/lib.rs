@@ -29,6 +29,7 @@ mod meta;
 mod oplog;
 mod presign;
 mod primes;
+mod reshares;
 mod seal;
 mod store;
 mod tables;

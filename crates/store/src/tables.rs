@@ -16,6 +16,7 @@ pub(crate) const T_PRESIG_SIGNERS: &str = "presignature_signers";
 pub(crate) const T_USED_PRESIGS: &str = "used_presignatures";
 pub(crate) const T_IDENTITY: &str = "identity";
 pub(crate) const T_JOURNAL: &str = "journal";
+pub(crate) const T_RESHARES: &str = "reshares";
 
 /// Format parameters: version, salt, KDF parameters, verifier, counters.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new(T_META);
@@ -38,6 +39,8 @@ pub(crate) const USED_PRESIGS: TableDefinition<&[u8], u64> = TableDefinition::ne
 pub(crate) const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new(T_IDENTITY);
 /// Signing journal: scoped(key id, slot BE) → 32-byte digest.
 pub(crate) const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_JOURNAL);
+/// Resharings this node prepared as an old holder: session id → sharing held ‖ key id.
+pub(crate) const RESHARES: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_RESHARES);
 
 pub(crate) const META_FORMAT: &str = "format";
 pub(crate) const META_SALT: &str = "kdf_salt";

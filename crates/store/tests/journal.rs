@@ -74,3 +74,22 @@ fn racing_journal_writes_record_one_digest() {
         }
     }
 }
+
+#[test]
+fn resharing_marks_survive_a_reopen_and_are_taken_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.redb");
+    {
+        let store = common::open(&path);
+        store.mark_reshare([1; 32], "k", [9; 32]).unwrap();
+        store.mark_reshare([2; 32], "other", [8; 32]).unwrap();
+    }
+    let store = common::open(&path);
+    assert_eq!(
+        store.take_reshare([1; 32]).unwrap(),
+        Some(("k".to_string(), [9; 32]))
+    );
+    assert_eq!(store.take_reshare([1; 32]).unwrap(), None);
+    assert_eq!(store.take_reshare([3; 32]).unwrap(), None);
+    assert!(store.mark_reshare([4; 32], "", [0; 32]).is_err());
+}
