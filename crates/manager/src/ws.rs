@@ -18,6 +18,8 @@ use crate::{NodeConn, State, now_ms};
 
 /// Frames waiting for one node's socket.
 const OUTBOX: usize = 256;
+/// A node heard from neither by frame nor by ping for this long is taken as gone.
+const NODE_SILENCE: Duration = Duration::from_secs(35);
 
 fn session_of(msg: &NodeMsg) -> Option<Bytes32> {
     match msg {
@@ -172,7 +174,17 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
     redeliver_deletes(&state, &address);
     redeliver_commits(&state, &address);
 
-    while let Some(frame) = stream.next().await {
+    // Nodes send a status and a ping every 10 s: a node silent for much longer is gone (power
+    // loss, partition) even if no TCP reset ever arrives.
+    loop {
+        let frame = match tokio::time::timeout(NODE_SILENCE, stream.next()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(%address, "node silent for {NODE_SILENCE:?}; closing");
+                break;
+            }
+        };
         let text = match frame {
             Ok(Message::Text(t)) => t,
             Ok(Message::Close(_)) => break,

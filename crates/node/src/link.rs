@@ -17,6 +17,8 @@ use crate::handlers;
 
 /// Outgoing frames waiting for the socket; bounded so a stuck manager cannot eat memory.
 const OUTBOX: usize = 256;
+/// Period of the node's status reports and WebSocket pings to the manager.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Keeps a link to `url` up for the life of the node.
 pub(crate) async fn run(inner: Arc<Inner>, url: String) {
@@ -88,26 +90,44 @@ async fn session(inner: Arc<Inner>, url: &str) -> Result<(), String> {
 
     let (tx, mut rx) = mpsc::channel::<NodeMsg>(OUTBOX);
     let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if sink.send(Message::text(encode(msg))).await.is_err() {
+        // WebSocket pings keep the manager's view of this link fresh and draw pongs that tell
+        // the reader below the manager is still there.
+        let mut ping = tokio::time::interval(HEARTBEAT);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let frame = tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => Message::text(encode(msg)),
+                    None => break,
+                },
+                _ = ping.tick() => Message::Ping(Vec::new().into()),
+            };
+            if sink.send(frame).await.is_err() {
                 break;
             }
         }
     });
     let _ = tx.send(handlers::status(&inner)).await;
 
-    // A status every few seconds doubles as a heartbeat and reports prime-search progress.
-    let mut status_tick = tokio::time::interval(Duration::from_secs(10));
+    // A status every few seconds reports prime-search progress; a manager silent for three
+    // heartbeats (not even a pong) is gone, and the link is dialled again.
+    let mut status_tick = tokio::time::interval(HEARTBEAT);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     status_tick.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let frame = tokio::select! {
             f = stream.next() => f,
             _ = status_tick.tick() => {
+                if last_heard.elapsed() > 3 * HEARTBEAT {
+                    writer.abort();
+                    return Err("the manager went silent".into());
+                }
                 let _ = tx.try_send(handlers::status(&inner));
                 continue;
             }
         };
+        last_heard = tokio::time::Instant::now();
         let Some(frame) = frame else {
             break;
         };
