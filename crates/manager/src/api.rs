@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cohort_engine::PublicKey;
 use cohort_rollup::StateBatchRequest;
-use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, SignContext};
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, KeyId, SignContext};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -159,7 +159,7 @@ fn view(k: &KeyEntry) -> KeyView {
         .map(|p| p.address_checksummed())
         .unwrap_or_default();
     KeyView {
-        key_id: k.key_id.clone(),
+        key_id: k.key_id.to_string(),
         status: if k.deleted { "deleted" } else { "ready" },
         threshold: k.threshold,
         parties: k.parties.clone(),
@@ -171,10 +171,16 @@ fn view(k: &KeyEntry) -> KeyView {
 
 #[derive(Deserialize)]
 struct CreateKey {
-    key_id: String,
+    key_id: KeyId,
     threshold: u16,
     #[serde(default)]
     parties: Option<Vec<Address>>,
+}
+
+/// The one key-id rule at the API's edge: a bad id is a 400 naming the rule, before any
+/// operation starts.
+fn parse_key_id(s: String) -> Result<KeyId, ApiError> {
+    KeyId::new(s).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -227,6 +233,7 @@ async fn get_key(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = parse_key_id(key_id)?;
     let key = coord::live_key(&state, &key_id)?;
     let mut v = serde_json::to_value(view(&key))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
@@ -234,7 +241,7 @@ async fn get_key(
         .pools
         .lock()
         .map(|p| {
-            p.get(&key_id)
+            p.get(key_id.as_str())
                 .map(|entries| {
                     entries
                         .iter()
@@ -253,6 +260,7 @@ async fn delete_key(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = parse_key_id(key_id)?;
     let rec = {
         let key_id = key_id.clone();
         detached(async move { coord::delete(&state, &key_id).await }).await?
@@ -277,6 +285,7 @@ async fn reshare(
     Path(key_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = parse_key_id(key_id)?;
     let req: ReshareReq = json_body(&body)?;
     let (entry, rec) = detached(async move {
         coord::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await
@@ -292,6 +301,7 @@ async fn refresh(
     AxState(state): AxState<Arc<State>>,
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = parse_key_id(key_id)?;
     let (entry, rec) =
         detached(async move { coord::reshare(&state, &key_id, None, None).await }).await?;
     let mut v = serde_json::to_value(view(&entry))
@@ -310,6 +320,7 @@ async fn sign(
     Path(key_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = parse_key_id(key_id)?;
     let req: SignReq = json_body(&body)?;
     // The nodes refuse this too (their `state_key_ids`); saying it here names the right door.
     if key_id == state.config.state_key_id {
@@ -348,10 +359,11 @@ async fn sign_state(
             "block range overflows",
         ));
     }
-    let key_id = req
-        .key_id
-        .clone()
-        .unwrap_or_else(|| state.config.state_key_id.clone());
+    let key_id = parse_key_id(
+        req.key_id
+            .clone()
+            .unwrap_or_else(|| state.config.state_key_id.clone()),
+    )?;
     let digest = Bytes32(cohort_rollup::state_batch_digest(
         &req.state_roots,
         req.offset_starts_at_index,

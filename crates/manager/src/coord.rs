@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use cohort_engine::{EthSignature, PartialSignature, PublicKey};
 use cohort_wire::{
-    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, ReshareSpec,
-    SignContext,
+    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyId, KeyInfo, ManagerMsg, NodeMsg,
+    ReshareSpec, SignContext,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -428,7 +428,7 @@ impl Drop for InflightKeygen {
 /// Keygen for `key_id` among `parties` (default: every connected member).
 pub(crate) async fn keygen(
     state: &Arc<State>,
-    key_id: String,
+    key_id: KeyId,
     threshold: u16,
     parties: Option<Vec<Address>>,
 ) -> Result<(KeyEntry, Option<OpRecord>), OpError> {
@@ -482,7 +482,7 @@ pub(crate) async fn keygen(
 
 async fn keygen_inner(
     state: &Arc<State>,
-    key_id: &str,
+    key_id: &KeyId,
     threshold: u16,
     parties: Vec<Address>,
 ) -> Result<(KeyEntry, OpRecord), OpError> {
@@ -495,7 +495,7 @@ async fn keygen_inner(
     let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
     op.record.absent = op.broadcast(&parties, || ManagerMsg::KeyGenPrepare {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         threshold,
         parties: parties.clone(),
     });
@@ -546,7 +546,7 @@ async fn keygen_inner(
     }
     if existing.len() == parties.len()
         && existing.iter().all(|k| *k == existing[0])
-        && existing[0].key_id == key_id
+        && existing[0].key_id == *key_id
         && existing[0].threshold == threshold
         && existing[0].parties == parties
     {
@@ -568,7 +568,7 @@ async fn keygen_inner(
     op.record.signers = parties.clone();
     op.broadcast(&parties, || ManagerMsg::KeyGenStart {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         threshold,
         parties: parties.clone(),
     });
@@ -637,7 +637,7 @@ async fn keygen_inner(
     // The registry entry is built from what was asked, not from what nodes say; every node
     // must report exactly that key, with one public key.
     let expected = |i: &KeyInfo| {
-        i.key_id == key_id
+        i.key_id == *key_id
             && i.key_session_id == session_id
             && i.threshold == threshold
             && i.parties == parties
@@ -652,7 +652,7 @@ async fn keygen_inner(
         return op.finish(Err(e));
     }
     let entry = KeyEntry {
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         key_session_id: session_id,
         threshold,
         parties: parties.clone(),
@@ -675,7 +675,7 @@ async fn keygen_inner(
 /// After a failed keygen nobody may keep a piece of the key: parties that finished would
 /// otherwise hold a READY share under an id the registry does not know, and the id could
 /// neither be generated again nor deleted. Their acknowledgements are not awaited.
-fn discard_failed_keygen(op: &Op, key_id: &str, parties: &[Address]) {
+fn discard_failed_keygen(op: &Op, key_id: &KeyId, parties: &[Address]) {
     // A tombstone naming the parties: those that cannot be reached now get the delete when
     // they reconnect (as for a deleted key), so none keeps a stray share.
     let mut holders = parties.to_vec();
@@ -685,7 +685,7 @@ fn discard_failed_keygen(op: &Op, key_id: &str, parties: &[Address]) {
         holders.extend(old.parties.into_iter().filter(|p| !parties.contains(p)));
     }
     let tombstone = KeyEntry {
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         key_session_id: op.session(),
         threshold: 0,
         parties: holders,
@@ -700,7 +700,7 @@ fn discard_failed_keygen(op: &Op, key_id: &str, parties: &[Address]) {
     let session_id = op.session();
     let missed = op.broadcast(parties, || ManagerMsg::KeyDelete {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
     });
     tracing::warn!(%key_id, unreachable = ?missed, "keygen failed: partial shares discarded");
 }
@@ -762,7 +762,7 @@ fn describe_refusals(refused: &[Refusal]) -> String {
 /// holders sign the batch's rollback instead.
 pub(crate) async fn sign(
     state: &Arc<State>,
-    key_id: &str,
+    key_id: &KeyId,
     digest: Bytes32,
     context: SignContext,
 ) -> Result<Signed, OpError> {
@@ -803,7 +803,7 @@ impl From<OpError> for AttemptError {
 
 async fn sign_attempt(
     state: &Arc<State>,
-    key_id: &str,
+    key_id: &KeyId,
     digest: Bytes32,
     context: SignContext,
     allow_presig: bool,
@@ -836,7 +836,7 @@ async fn sign_attempt(
     let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
     let unreachable = op.broadcast(&key.parties, || ManagerMsg::KeySignPrepare {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         digest,
         context: context.clone(),
         key_session_id: Some(key.key_session_id),
@@ -1256,7 +1256,7 @@ fn bad_request(m: impl Into<String>) -> OpError {
 /// failure they are discarded and the old committee keeps signing.
 pub(crate) async fn reshare(
     state: &Arc<State>,
-    key_id: &str,
+    key_id: &KeyId,
     new_parties: Option<Vec<Address>>,
     new_threshold: Option<u16>,
 ) -> Result<(KeyEntry, OpRecord), OpError> {
@@ -1303,7 +1303,7 @@ pub(crate) async fn reshare(
     crate::pool::discard(state, key_id);
     let result = reshare_inner(state, &key, new_parties, new_threshold, refresh).await;
     if let Ok(mut inflight) = state.keygen_inflight.lock() {
-        inflight.remove(key_id);
+        inflight.remove(key_id.as_str());
     }
     result
 }
@@ -1315,7 +1315,7 @@ async fn reshare_inner(
     new_threshold: u16,
     refresh: bool,
 ) -> Result<(KeyEntry, OpRecord), OpError> {
-    let key_id = key.key_id.as_str();
+    let key_id = &key.key_id;
     let mut everyone: Vec<Address> = key.parties.clone();
     everyone.extend(new_parties.iter().filter(|p| !key.parties.contains(p)));
     let mut op = Op::new(
@@ -1326,7 +1326,7 @@ async fn reshare_inner(
     );
     let session_id = op.session();
     let mut spec = ReshareSpec {
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         key_session_id: key.key_session_id,
         old_parties: key.parties.clone(),
         old_threshold: key.threshold,
@@ -1393,7 +1393,7 @@ async fn reshare_inner(
         let participants: Vec<Address> = op.record.ready.clone();
         op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
             session_id,
-            key_id: key_id.to_string(),
+            key_id: key_id.clone(),
         });
         let e = ErrorBody::new(
             ErrorCode::NotEnoughParties,
@@ -1422,7 +1422,7 @@ async fn reshare_inner(
         .collect();
     op.broadcast(&idle, || ManagerMsg::KeyReshareAbort {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
     });
     let unreachable = op.broadcast(&participants, || ManagerMsg::KeyReshareStart {
         session_id,
@@ -1501,13 +1501,13 @@ async fn reshare_inner(
     if let Some(e) = failure {
         op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
             session_id,
-            key_id: key_id.to_string(),
+            key_id: key_id.clone(),
         });
         return op.finish(Err(e));
     }
     // Every new party holds its staged share: switch the registry, then commit everywhere.
     let entry = KeyEntry {
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         key_session_id: session_id,
         threshold: new_threshold,
         parties: new_parties.clone(),
@@ -1519,7 +1519,7 @@ async fn reshare_inner(
     if let Err(e) = state.registry.put(&entry) {
         op.broadcast(&participants, || ManagerMsg::KeyReshareAbort {
             session_id,
-            key_id: key_id.to_string(),
+            key_id: key_id.clone(),
         });
         return op.finish(Err(ErrorBody::new(
             ErrorCode::Internal,
@@ -1528,7 +1528,7 @@ async fn reshare_inner(
     }
     let unreachable = op.broadcast(&everyone, || ManagerMsg::KeyReshareCommit {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
         new_parties: new_parties.clone(),
     });
     let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
@@ -1564,7 +1564,7 @@ async fn reshare_inner(
 
 /// Deletes a key everywhere: tombstone in the registry, then every holder; holders that are
 /// offline are told when they reconnect.
-pub(crate) async fn delete(state: &Arc<State>, key_id: &str) -> Result<OpRecord, OpError> {
+pub(crate) async fn delete(state: &Arc<State>, key_id: &KeyId) -> Result<OpRecord, OpError> {
     let _active = crate::pool::ActiveGuard::new(state);
     let mut key = live_key(state, key_id)?;
     crate::pool::discard(state, key_id);
@@ -1580,7 +1580,7 @@ pub(crate) async fn delete(state: &Arc<State>, key_id: &str) -> Result<OpRecord,
     let session_id = op.session();
     op.record.absent = op.broadcast(&key.parties, || ManagerMsg::KeyDelete {
         session_id,
-        key_id: key_id.to_string(),
+        key_id: key_id.clone(),
     });
     let mut pending: HashSet<Address> = key
         .parties

@@ -69,7 +69,7 @@ pub(crate) fn depth(state: &State, key_id: &str) -> usize {
 /// Removes and returns a presignature of `key` whose signers are all in `ready`.
 pub(crate) fn take(state: &State, key: &KeyEntry, ready: &[Address]) -> Option<PoolEntry> {
     let mut pools = state.pools.lock().ok()?;
-    let pool = pools.get_mut(&key.key_id)?;
+    let pool = pools.get_mut(key.key_id.as_str())?;
     pool.retain(|e| e.key_session_id == key.key_session_id);
     let pos = pool
         .iter()
@@ -259,7 +259,7 @@ async fn generate(
             let Ok(mut pools) = state.pools.lock() else {
                 return Ok(());
             };
-            let pool = pools.entry(key.key_id.clone()).or_default();
+            let pool = pools.entry(key.key_id.to_string()).or_default();
             pool.push(PoolEntry {
                 id: session_id,
                 signers,

@@ -14,7 +14,7 @@ const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntry {
     /// Key id.
-    pub key_id: String,
+    pub key_id: cohort_wire::KeyId,
     /// Session of the current sharing.
     pub key_session_id: Bytes32,
     /// Signers needed.

@@ -43,14 +43,18 @@ pub(crate) fn store_err(e: &cohort_store::StoreError) -> ErrorBody {
     err(ErrorCode::Internal, format!("store: {e}"))
 }
 
-pub(crate) fn key_info(r: &KeyRecord) -> KeyInfo {
-    KeyInfo {
-        key_id: r.key_id.clone(),
+/// A stored record as the wire's key facts; a record whose id is not a valid key id (the
+/// node's internal `~` records) is not a key to report.
+pub(crate) fn key_info(r: &KeyRecord) -> Result<KeyInfo, ErrorBody> {
+    let key_id = cohort_wire::KeyId::new(r.key_id.clone())
+        .map_err(|e| err(ErrorCode::Internal, format!("stored key id: {e}")))?;
+    Ok(KeyInfo {
+        key_id,
         key_session_id: Bytes32(r.key_session_id),
         threshold: r.threshold,
         parties: r.parties.iter().map(|p| Address(*p)).collect(),
         public_key: HexBytes(r.public_key.clone().unwrap_or_default()),
-    }
+    })
 }
 
 /// The node's current status for the manager.
@@ -137,7 +141,11 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             threshold,
             parties,
         } => Some(keygen_prepare(
-            &inner, session_id, key_id, threshold, parties,
+            &inner,
+            session_id,
+            key_id.into_string(),
+            threshold,
+            parties,
         )),
         ManagerMsg::KeyGenStart {
             session_id,
@@ -145,7 +153,8 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             threshold,
             parties,
         } => {
-            let result = keygen_start(&inner, session_id, key_id, threshold, parties).await;
+            let result =
+                keygen_start(&inner, session_id, key_id.into_string(), threshold, parties).await;
             let _ = tx.send(NodeMsg::KeyGenFinish { session_id, result }).await;
             Some(status(&inner))
         }
@@ -155,7 +164,17 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             digest,
             context,
             key_session_id,
-        } => Some(sign_prepare(&inner, session_id, key_id, digest, context, key_session_id).await),
+        } => Some(
+            sign_prepare(
+                &inner,
+                session_id,
+                key_id.into_string(),
+                digest,
+                context,
+                key_session_id,
+            )
+            .await,
+        ),
         ManagerMsg::KeySignStart {
             session_id,
             key_id,
@@ -165,7 +184,16 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             presignature: None,
         } => Some(NodeMsg::KeySignFinish {
             session_id,
-            result: sign_start(&inner, session_id, key_id, digest, context, signers, None).await,
+            result: sign_start(
+                &inner,
+                session_id,
+                key_id.into_string(),
+                digest,
+                context,
+                signers,
+                None,
+            )
+            .await,
         }),
         ManagerMsg::KeySignStart {
             session_id,
@@ -177,7 +205,7 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
         } => match sign_start(
             &inner,
             session_id,
-            key_id,
+            key_id.into_string(),
             digest,
             context,
             signers,
@@ -202,7 +230,7 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
         } => Some(crate::presign::prepare(
             &inner,
             session_id,
-            key_id,
+            key_id.into_string(),
             key_session_id,
             signers,
         )),
@@ -213,8 +241,14 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
             signers,
         } => Some(NodeMsg::PresignFinish {
             session_id,
-            result: crate::presign::start(&inner, session_id, key_id, key_session_id, signers)
-                .await,
+            result: crate::presign::start(
+                &inner,
+                session_id,
+                key_id.into_string(),
+                key_session_id,
+                signers,
+            )
+            .await,
         }),
         ManagerMsg::KeyResharePrepare { session_id, spec } => {
             Some(crate::reshare::prepare(&inner, session_id, spec))
@@ -258,7 +292,7 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
                 }
             };
             if let Ok(mut c) = inner.shares.lock() {
-                c.remove(&key_id);
+                c.remove(key_id.as_str());
             }
             tracing::info!(%key_id, existed, "key deleted");
             let done = NodeMsg::KeyDeleted {
@@ -411,9 +445,12 @@ fn keygen_prepare(
         return refused(session_id, e);
     }
     match inner.store.get_key(&key_id) {
-        Ok(Some(r)) if r.status == KeyStatus::Ready => NodeMsg::KeyGenReady {
-            session_id,
-            existing: Some(key_info(&r)),
+        Ok(Some(r)) if r.status == KeyStatus::Ready => match key_info(&r) {
+            Ok(k) => NodeMsg::KeyGenReady {
+                session_id,
+                existing: Some(k),
+            },
+            Err(e) => refused(session_id, e),
         },
         Ok(Some(r)) if r.status == KeyStatus::Pending => refused(
             session_id,
@@ -477,7 +514,7 @@ async fn keygen_start(
                 std::process::exit(97);
             }
         }
-        BeginKeygen::AlreadyReady(r) => return Ok(key_info(&r)),
+        BeginKeygen::AlreadyReady(r) => return key_info(&r),
         BeginKeygen::AlreadyPending(_) => {
             return Err(err(
                 ErrorCode::KeyPending,
@@ -503,7 +540,7 @@ async fn keygen_start(
     match result {
         Ok((rec, address)) => {
             tracing::info!(%key_id, %address, "key generated");
-            Ok(key_info(&rec))
+            key_info(&rec)
         }
         Err(e) => {
             if let Err(se) = inner.store.fail_keygen(&key_id, session_id.0, &e.message) {

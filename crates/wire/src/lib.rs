@@ -7,12 +7,18 @@
 
 #![forbid(unsafe_code)]
 
+mod committee;
 mod hex_types;
+mod key_id;
 mod messages;
+mod op;
 mod peer;
 
+pub use committee::{Committee, CommitteeError};
 pub use hex_types::{Address, Bytes32, HexBytes};
+pub use key_id::{KeyId, KeyIdError};
 pub use messages::*;
+pub use op::{OpKind, OpOutcome};
 pub use peer::{PeerFrame, PeerKind};
 
 /// Version of the manager ↔ node protocol; a frame of another version is refused.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hex_types::{Address, Bytes32, HexBytes};
+use crate::key_id::KeyId;
 
 /// Machine-readable error codes, shared by nodes, the manager and its HTTP API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +69,7 @@ impl ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
     /// Caller-chosen key id.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// Session that created the current sharing.
     pub key_session_id: Bytes32,
     /// Signers needed.
@@ -110,7 +111,7 @@ pub enum SignContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReshareSpec {
     /// Key id.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// Session of the current sharing (old holders check theirs matches).
     pub key_session_id: Bytes32,
     /// Current holders, in share order.
@@ -168,7 +169,7 @@ pub enum ManagerMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// Threshold t.
         threshold: u16,
         /// All n parties, in share order.
@@ -179,7 +180,7 @@ pub enum ManagerMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// Threshold t.
         threshold: u16,
         /// All n parties, in share order.
@@ -190,7 +191,7 @@ pub enum ManagerMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// The 32-byte digest to sign.
         digest: Bytes32,
         /// What the digest is of; nodes check it.
@@ -205,7 +206,7 @@ pub enum ManagerMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// The digest (must equal the prepared one, or be the rollback of the prepared batch).
         digest: Bytes32,
         /// What the digest is of (`Rollback` only for nodes that disagreed with the batch).
@@ -223,7 +224,7 @@ pub enum ManagerMsg {
         /// Operation session; also the presignature's id in the pool.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// The sharing the presignature is for.
         key_session_id: Bytes32,
         /// Exactly t signers, in protocol order.
@@ -234,7 +235,7 @@ pub enum ManagerMsg {
         /// Operation session (the presignature id).
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// The sharing the presignature is for.
         key_session_id: Bytes32,
         /// Exactly t signers, in protocol order.
@@ -267,7 +268,7 @@ pub enum ManagerMsg {
         /// Session of the resharing that is committed.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// The new committee.
         new_parties: Vec<Address>,
     },
@@ -276,14 +277,14 @@ pub enum ManagerMsg {
         /// Session of the failed resharing.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
     },
     /// Remove (tombstone) a key and its share.
     KeyDelete {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
     },
     /// Liveness probe.
     Ping {
@@ -404,7 +405,7 @@ pub enum NodeMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// Outcome.
         result: Result<(), ErrorBody>,
     },
@@ -413,7 +414,7 @@ pub enum NodeMsg {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
-        key_id: String,
+        key_id: KeyId,
         /// Whether the node held the key.
         existed: bool,
     },
