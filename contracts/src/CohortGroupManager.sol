@@ -104,7 +104,7 @@ contract CohortGroupManager is Ownable2Step {
     mapping(uint256 => mapping(bytes32 => bytes32)) internal submitted; // => keccak(cpk)
     mapping(uint256 => mapping(bytes32 => uint256)) internal count; // electionId => keccak(cpk)
     /// @notice Members removed for fraud: never elected, never registered again.
-    mapping(address => bool) public banned;
+    mapping(address node => bool) public banned;
     /// @notice The staking contract (jails, unjails, removes for fraud, vets operators).
     address public staking;
 

@@ -122,29 +122,29 @@ contract CohortStaking is Ownable2Step {
     mapping(address => bytes) internal operatorKey;
     mapping(address => Pool) internal pools;
     /// @notice The operator a staker's shares belong to (an operator delegates to itself).
-    mapping(address => address) public delegation;
+    mapping(address staker => address) public delegation;
     /// @notice A staker's shares in its operator's pool, queued ones included.
-    mapping(address => uint256) public shares;
+    mapping(address staker => uint256) public shares;
     /// @notice Shares a staker has queued and not yet completed (still in the pool, slashable).
-    mapping(address => uint256) public queuedShares;
+    mapping(address staker => uint256) public queuedShares;
     /// @notice Queued shares of an operator's pool, all stakers together.
-    mapping(address => uint256) public poolQueuedShares;
+    mapping(address operator => uint256) public poolQueuedShares;
     Withdrawal[] internal withdrawals;
     mapping(address => uint256[]) internal withdrawalIds;
     mapping(address => uint256) internal withdrawalHead;
 
     address[] internal quitRequestList;
-    mapping(address => uint256) public jailedAt;
-    mapping(address => address) public claimerOf;
+    mapping(address operator => uint256) public jailedAt;
+    mapping(address operator => address) public claimerOf;
     /// @notice Accrued slash rewards, claimable in `stakeToken`.
-    mapping(address => uint256) public rewards;
+    mapping(address account => uint256) public rewards;
 
     /// @notice Mantle `getSlashRecord`: batch index => node => slashed.
     mapping(uint256 => mapping(address => bool)) internal slashRecord;
     /// @notice Last batch of the last liveness window a node was slashed for (windows never overlap).
-    mapping(address => uint64) public lastLivenessBatch;
+    mapping(address node => uint64) public lastLivenessBatch;
     /// @notice Proposition digests already executed.
-    mapping(bytes32 => bool) public usedProposition;
+    mapping(bytes32 digest => bool) public usedProposition;
 
     uint256 public minStake;
     /// @notice [0] liveness (Mantle's uptime), [1] fraud (Mantle's animus).
@@ -157,7 +157,7 @@ contract CohortStaking is Ownable2Step {
     uint256 public jailPeriod;
     address public treasury;
     bool public whitelistEnabled;
-    mapping(address => bool) public whitelist;
+    mapping(address operator => bool) public whitelist;
 
     constructor(address initialOwner, address _stakeToken, address _group, address _treasury)
         Ownable2Step(initialOwner)

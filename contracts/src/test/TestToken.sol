@@ -13,8 +13,8 @@ contract TestToken {
     string public constant symbol = "CTT";
     uint8 public constant decimals = 18;
     uint256 public totalSupply;
-    mapping(address => uint256) public balanceOf;
-    mapping(address => mapping(address => uint256)) public allowance;
+    mapping(address account => uint256) public balanceOf;
+    mapping(address owner => mapping(address spender => uint256)) public allowance;
 
     function mint(address to, uint256 amount) external {
         totalSupply += amount;
