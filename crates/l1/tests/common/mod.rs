@@ -52,7 +52,11 @@ fn anvil_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Chain {
@@ -60,7 +64,13 @@ impl Chain {
     pub async fn start() -> Chain {
         let port = free_port();
         let child = Command::new(anvil_bin())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +92,10 @@ impl Chain {
                     .collect();
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(20), "anvil did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "anvil did not start"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         chain
@@ -96,17 +109,26 @@ impl Chain {
             .json(&body)
             .send()
             .await
-            .map_err(|e| RpcError { message: e.to_string(), data: None })?
+            .map_err(|e| RpcError {
+                message: e.to_string(),
+                data: None,
+            })?
             .json()
             .await
-            .map_err(|e| RpcError { message: e.to_string(), data: None })?;
+            .map_err(|e| RpcError {
+                message: e.to_string(),
+                data: None,
+            })?;
         if let Some(err) = resp.get("error") {
             let data = err
                 .get("data")
                 .and_then(|d| d.as_str())
                 .and_then(|s| hex::decode(s).ok())
                 .map(Bytes::from);
-            return Err(RpcError { message: err["message"].to_string(), data });
+            return Err(RpcError {
+                message: err["message"].to_string(),
+                data,
+            });
         }
         Ok(resp["result"].clone())
     }
@@ -120,7 +142,13 @@ impl Chain {
 
     /// Sends a transaction (with an explicit `gas`, skipping estimation, so a reverting
     /// transaction is mined) and returns its receipt whatever its status.
-    pub async fn send_unchecked(&self, from: Address, to: Option<Address>, data: Vec<u8>, gas: Option<u64>) -> Value {
+    pub async fn send_unchecked(
+        &self,
+        from: Address,
+        to: Option<Address>,
+        data: Vec<u8>,
+        gas: Option<u64>,
+    ) -> Value {
         let mut tx = json!({"from": from, "data": Bytes::from(data)});
         if let Some(to) = to {
             tx["to"] = json!(to);
@@ -134,7 +162,10 @@ impl Chain {
         };
         let t0 = Instant::now();
         loop {
-            let r = self.rpc("eth_getTransactionReceipt", json!([hash])).await.unwrap();
+            let r = self
+                .rpc("eth_getTransactionReceipt", json!([hash]))
+                .await
+                .unwrap();
             if !r.is_null() {
                 return r;
             }
@@ -151,11 +182,18 @@ impl Chain {
     }
 
     /// `eth_call`: the return bytes, or the revert bytes.
-    pub async fn call_raw(&self, from: Address, to: Address, data: Vec<u8>) -> Result<Bytes, Bytes> {
+    pub async fn call_raw(
+        &self,
+        from: Address,
+        to: Address,
+        data: Vec<u8>,
+    ) -> Result<Bytes, Bytes> {
         let tx = json!({"from": from, "to": to, "data": Bytes::from(data)});
         match self.rpc("eth_call", json!([tx, "latest"])).await {
             Ok(v) => Ok(v.as_str().unwrap().parse().unwrap()),
-            Err(e) => Err(e.data.unwrap_or_else(|| panic!("eth_call failed without revert data: {}", e.message))),
+            Err(e) => Err(e
+                .data
+                .unwrap_or_else(|| panic!("eth_call failed without revert data: {}", e.message))),
         }
     }
 
@@ -172,19 +210,36 @@ impl Chain {
     }
 
     /// Asserts that `call` from `from` reverts with custom error `E` and returns it decoded.
-    pub async fn reverts<E: SolError, C: SolCall>(&self, from: Address, to: Address, call: &C) -> E {
+    pub async fn reverts<E: SolError, C: SolCall>(
+        &self,
+        from: Address,
+        to: Address,
+        call: &C,
+    ) -> E {
         match self.call_raw(from, to, call.abi_encode()).await {
-            Ok(_) => panic!("{} from {from} did not revert (want {})", C::SIGNATURE, E::SIGNATURE),
+            Ok(_) => panic!(
+                "{} from {from} did not revert (want {})",
+                C::SIGNATURE,
+                E::SIGNATURE
+            ),
             Err(data) => E::abi_decode(&data).unwrap_or_else(|_| {
-                panic!("{} reverted with {data}, want {}", C::SIGNATURE, E::SIGNATURE)
+                panic!(
+                    "{} reverted with {data}, want {}",
+                    C::SIGNATURE,
+                    E::SIGNATURE
+                )
             }),
         }
     }
 
     /// Lets the test send from `addr` (a node key made in the test) and funds it with ETH.
     pub async fn impersonate(&self, addr: Address) {
-        self.rpc("anvil_impersonateAccount", json!([addr])).await.unwrap();
-        self.rpc("anvil_setBalance", json!([addr, "0x56BC75E2D63100000"])).await.unwrap();
+        self.rpc("anvil_impersonateAccount", json!([addr]))
+            .await
+            .unwrap();
+        self.rpc("anvil_setBalance", json!([addr, "0x56BC75E2D63100000"]))
+            .await
+            .unwrap();
     }
 
     pub async fn increase_time(&self, secs: u64) {
@@ -205,8 +260,12 @@ pub fn events<E: SolEvent>(receipt: &Value) -> Vec<E> {
         .unwrap()
         .iter()
         .filter_map(|l| {
-            let topics: Vec<B256> =
-                l["topics"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().parse().unwrap()).collect();
+            let topics: Vec<B256> = l["topics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().parse().unwrap())
+                .collect();
             if topics.first() != Some(&E::SIGNATURE_HASH) {
                 return None;
             }
@@ -218,7 +277,12 @@ pub fn events<E: SolEvent>(receipt: &Value) -> Vec<E> {
 
 /// The topic-0 values of `receipt`'s logs, in order.
 pub fn topics0(receipt: &Value) -> Vec<B256> {
-    receipt["logs"].as_array().unwrap().iter().map(|l| l["topics"][0].as_str().unwrap().parse().unwrap()).collect()
+    receipt["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["topics"][0].as_str().unwrap().parse().unwrap())
+        .collect()
 }
 
 /// A secp256k1 key with its 64-byte `X‖Y` public key and L1 address.
@@ -249,7 +313,9 @@ impl NodeKey {
 
 /// The secp256k1 group order.
 pub fn curve_n() -> U256 {
-    "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141".parse().unwrap()
+    "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141"
+        .parse()
+        .unwrap()
 }
 
 /// The malleable twin of a low-s signature: `s' = n − s`, v flipped. ecrecover accepts it; a
@@ -288,17 +354,61 @@ impl Deployment {
         let owner = chain.accounts[0];
         let treasury = chain.accounts[9];
         let token = chain.deploy(&T::BYTECODE, vec![]).await;
-        let gm = chain.deploy(&G::BYTECODE, (owner, U256::from(ELECTION_TIMEOUT)).abi_encode_params()).await;
-        let staking = chain.deploy(&S::BYTECODE, (owner, token, gm, treasury).abi_encode_params()).await;
-        chain.exec(owner, gm, &G::setStakingCall { _staking: staking }).await;
-        chain.exec(owner, staking, &S::setMinStakeCall { value: U256::from(MIN_STAKE) }).await;
-        Deployment { token, gm, staking, owner, treasury }
+        let gm = chain
+            .deploy(
+                &G::BYTECODE,
+                (owner, U256::from(ELECTION_TIMEOUT)).abi_encode_params(),
+            )
+            .await;
+        let staking = chain
+            .deploy(
+                &S::BYTECODE,
+                (owner, token, gm, treasury).abi_encode_params(),
+            )
+            .await;
+        chain
+            .exec(owner, gm, &G::setStakingCall { _staking: staking })
+            .await;
+        chain
+            .exec(
+                owner,
+                staking,
+                &S::setMinStakeCall {
+                    value: U256::from(MIN_STAKE),
+                },
+            )
+            .await;
+        Deployment {
+            token,
+            gm,
+            staking,
+            owner,
+            treasury,
+        }
     }
 
     /// Gives `who` tokens and approves staking for them.
     pub async fn fund(&self, chain: &Chain, who: Address, amount: u64) {
-        chain.exec(who, self.token, &T::mintCall { to: who, amount: U256::from(amount) }).await;
-        chain.exec(who, self.token, &T::approveCall { spender: self.staking, amount: U256::MAX }).await;
+        chain
+            .exec(
+                who,
+                self.token,
+                &T::mintCall {
+                    to: who,
+                    amount: U256::from(amount),
+                },
+            )
+            .await;
+        chain
+            .exec(
+                who,
+                self.token,
+                &T::approveCall {
+                    spender: self.staking,
+                    amount: U256::MAX,
+                },
+            )
+            .await;
     }
 
     /// A new node key, impersonated, registered as an operator and staked with `STAKE`.
@@ -306,16 +416,45 @@ impl Deployment {
         let k = NodeKey::random();
         chain.impersonate(k.addr).await;
         self.fund(chain, k.addr, STAKE).await;
-        chain.exec(k.addr, self.staking, &S::registerAsOperatorCall { pubKey: k.pub64.clone() }).await;
-        chain.exec(k.addr, self.staking, &S::depositCall { amount: U256::from(STAKE) }).await;
+        chain
+            .exec(
+                k.addr,
+                self.staking,
+                &S::registerAsOperatorCall {
+                    pubKey: k.pub64.clone(),
+                },
+            )
+            .await;
+        chain
+            .exec(
+                k.addr,
+                self.staking,
+                &S::depositCall {
+                    amount: U256::from(STAKE),
+                },
+            )
+            .await;
         k
     }
 
     /// Elects `members` at tss-lib threshold `t` and has each submit `group`'s key: round active.
-    pub async fn elect(&self, chain: &Chain, t: u64, members: &[&NodeKey], group: &NodeKey) -> Value {
+    pub async fn elect(
+        &self,
+        chain: &Chain,
+        t: u64,
+        members: &[&NodeKey],
+        group: &NodeKey,
+    ) -> Value {
         let keys: Vec<Bytes> = members.iter().map(|m| m.pub64.clone()).collect();
         chain
-            .exec(self.owner, self.gm, &G::setTssGroupMemberCall { _threshold: U256::from(t), _pubkeys: keys })
+            .exec(
+                self.owner,
+                self.gm,
+                &G::setTssGroupMemberCall {
+                    _threshold: U256::from(t),
+                    _pubkeys: keys,
+                },
+            )
             .await;
         let mut last = Value::Null;
         for m in members {
@@ -323,7 +462,10 @@ impl Deployment {
                 .exec(
                     m.addr,
                     self.gm,
-                    &G::setGroupPublicKeyCall { _publicKey: m.pub64.clone(), _groupPublicKey: group.pub64.clone() },
+                    &G::setGroupPublicKeyCall {
+                        _publicKey: m.pub64.clone(),
+                        _groupPublicKey: group.pub64.clone(),
+                    },
                 )
                 .await;
         }
