@@ -15,7 +15,7 @@ import {ICohortGroupManager} from "./interfaces/ICohortGroupManager.sol";
 ///         operator could see a slash coming and run with the stake.
 ///         The group signature is the slashing authority, so any account may relay a
 ///         `slashLiveness` proposition (Mantle gates on a `tssManager` account: a single point of
-///         failure). Fraud slashing and Mantle's `slashing(bytes,bytes)` are the next issue.
+///         failure). Mantle's `slashing(bytes,bytes)` is kept behind `mantleCompat` (off).
 ///         Names marked "Mantle" keep `TssStakingSlashing`'s ABI.
 contract CohortStaking is Ownable2Step {
     struct Pool {
@@ -40,12 +40,38 @@ contract CohortStaking is Ownable2Step {
         address[] approvers;
     }
 
+    /// @notice A fraud proposition (`kind` 1 equivocation, 2 protocol abort, 3 false content).
+    struct FraudSlash {
+        uint64 round;
+        address node;
+        uint8 kind;
+        bytes32 sessionId;
+        bytes32 evidenceHash;
+        address[] approvers;
+    }
+
+    /// @notice Mantle's slash message, `abi.encode`d and signed as `keccak256(bytes)`.
+    struct SlashMsg {
+        uint256 batchIndex;
+        address jailNode;
+        address[] tssNodes;
+        uint8 slashType;
+    }
+
     bytes32 public constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 public constant LIVENESS_TYPEHASH = keccak256(
         "LivenessSlash(uint64 round,address node,uint64 fromBatch,uint64 toBatch,uint32 missed,address[] approvers)"
     );
+    bytes32 public constant FRAUD_TYPEHASH = keccak256(
+        "FraudSlash(uint64 round,address node,uint8 kind,bytes32 sessionId,bytes32 evidenceHash,address[] approvers)"
+    );
     uint256 internal constant BPS = 10000;
+    /// @notice Mantle's `SlashType.animus`, the value `Slashing` carries for a fraud slash.
+    uint8 internal constant SLASH_ANIMUS = 1;
+    uint8 internal constant FRAUD_EQUIVOCATION = 1;
+    uint8 internal constant FRAUD_PROTOCOL_ABORT = 2;
+    uint8 internal constant FRAUD_FALSE_CONTENT = 3;
     /// @notice Mantle's `SlashType.uptime`, the value `Slashing` carries for a liveness slash.
     uint8 internal constant SLASH_UPTIME = 0;
 
@@ -83,6 +109,10 @@ contract CohortStaking is Ownable2Step {
     error QuorumNotReached(uint256 approverStake, uint256 totalStake);
     error PropositionUsed(bytes32 digest);
     error InvalidGroupSignature();
+    error InvalidFraudKind(uint8 kind);
+    error MantleCompatDisabled();
+    error InvalidSlashType(uint8 slashType);
+    error AlreadySlashed(uint256 batchIndex, address node);
 
     // ---- events -------------------------------------------------------------------------------
     event OperatorRegistered(address indexed operator, bytes publicKey);
@@ -114,6 +144,17 @@ contract CohortStaking is Ownable2Step {
         uint256 amount,
         address[] approvers
     );
+
+    event FraudSlashed(
+        uint256 indexed round,
+        address indexed node,
+        uint8 kind,
+        bytes32 evidenceHash,
+        uint256 amount,
+        address[] approvers
+    );
+    event FalseContentEnabledSet(bool enabled);
+    event MantleCompatSet(bool enabled);
 
     // ---- storage -------------------------------------------------------------------------------
     IERC20Minimal public immutable stakeToken;
@@ -158,6 +199,11 @@ contract CohortStaking is Ownable2Step {
     address public treasury;
     bool public whitelistEnabled;
     mapping(address operator => bool) public whitelist;
+    /// @notice Whether fraud kind 3 (false content) may be slashed; off until governance trusts it.
+    bool public falseContentEnabled;
+    /// @notice Whether Mantle's `slashing(bytes,bytes)` is accepted. Off by default: its digest has
+    ///         no domain, so a signature replays across deployments that share a group key.
+    bool public mantleCompat;
 
     constructor(address initialOwner, address _stakeToken, address _group, address _treasury)
         Ownable2Step(initialOwner)
@@ -238,6 +284,16 @@ contract CohortStaking is Ownable2Step {
     function setWhitelistEnabled(bool enabled) external onlyOwner {
         whitelistEnabled = enabled;
         emit WhitelistEnabledSet(enabled);
+    }
+
+    function setFalseContentEnabled(bool enabled) external onlyOwner {
+        falseContentEnabled = enabled;
+        emit FalseContentEnabledSet(enabled);
+    }
+
+    function setMantleCompat(bool enabled) external onlyOwner {
+        mantleCompat = enabled;
+        emit MantleCompatSet(enabled);
     }
 
     /// @notice Mantle: governance has read the quit requests. Owner only.
@@ -435,6 +491,78 @@ contract CohortStaking is Ownable2Step {
         emit LivenessSlashed(p.round, p.node, p.fromBatch, p.toBatch, p.missed, amount, p.approvers);
     }
 
+    /// @notice Executes a fraud proposition signed by the group key: slashes `slashAmount[1]`,
+    ///         jails, removes and bans the node (the group key stays; the cluster reshares).
+    ///         Selector 0x01279427.
+    /// @dev    The removal's floor (`threshold + 1` members left) never blocks a valid proposition:
+    ///         it needs `threshold + 1` approvers other than the node, who all remain.
+    function slashFraud(FraudSlash calldata p, bytes calldata sig) external {
+        uint256 currentRound = group.round();
+        if (p.round != currentRound) revert WrongRound(currentRound, p.round);
+        if (!group.isTssGroupUnJailMembers(p.node) || group.banned(p.node)) revert NodeNotSlashable(p.node);
+        if (
+            p.kind != FRAUD_EQUIVOCATION && p.kind != FRAUD_PROTOCOL_ABORT
+                && !(p.kind == FRAUD_FALSE_CONTENT && falseContentEnabled)
+        ) revert InvalidFraudKind(p.kind);
+        (uint256[] memory approverStake, uint256 approverTotal) = _checkApprovers(p.node, p.approvers);
+        bytes32 d = fraudDigest(p);
+        if (usedProposition[d]) revert PropositionUsed(d);
+        if (!group.verifySign(d, sig)) revert InvalidGroupSignature();
+
+        usedProposition[d] = true;
+        slashRecord[type(uint64).max][p.node] = true;
+        uint256 amount = _slash(p.node, slashAmount[1], p.approvers, approverStake, approverTotal);
+        jailedAt[p.node] = block.timestamp;
+        bytes memory key = operatorKey[p.node];
+        group.memberJail(key);
+        group.removeMember(key, "fraud");
+        emit Slashing(p.node, SLASH_ANIMUS);
+        emit FraudSlashed(p.round, p.node, p.kind, p.evidenceHash, amount, p.approvers);
+    }
+
+    /// @notice Mantle's entry point (`TssStakingSlashing.slashing`), only with `mantleCompat`.
+    ///         `_messageBytes` is `abi.encode(SlashMsg)`, signed as `keccak256(_messageBytes)`;
+    ///         once per `(batchIndex, jailNode)`. Type 0 (uptime) slashes `slashAmount[0]` and
+    ///         jails; type 1 (animus) slashes `slashAmount[1]`, jails, removes and bans. Rewards
+    ///         are split equally among `tssNodes` (Mantle's rule), the dust to the treasury.
+    ///         Selector 0x5887c33c.
+    function slashing(bytes calldata _messageBytes, bytes calldata _sig) external {
+        if (!mantleCompat) revert MantleCompatDisabled();
+        SlashMsg memory m = abi.decode(_messageBytes, (SlashMsg));
+        if (m.slashType > SLASH_ANIMUS) revert InvalidSlashType(m.slashType);
+        if (slashRecord[m.batchIndex][m.jailNode]) revert AlreadySlashed(m.batchIndex, m.jailNode);
+        if (!group.isTssGroupUnJailMembers(m.jailNode) || group.banned(m.jailNode)) revert NodeNotSlashable(m.jailNode);
+        if (!group.verifySign(keccak256(_messageBytes), _sig)) revert InvalidGroupSignature();
+
+        slashRecord[m.batchIndex][m.jailNode] = true;
+        uint256[] memory equal = new uint256[](m.tssNodes.length);
+        for (uint256 i = 0; i < equal.length; i++) {
+            equal[i] = 1;
+        }
+        _distribute(m.jailNode, slashAmount[m.slashType], m.tssNodes, equal, equal.length);
+        jailedAt[m.jailNode] = block.timestamp;
+        bytes memory key = operatorKey[m.jailNode];
+        group.memberJail(key);
+        if (m.slashType == SLASH_ANIMUS) group.removeMember(key, "fraud");
+        emit Slashing(m.jailNode, m.slashType);
+    }
+
+    /// @notice The EIP-712 digest the cluster signs for a fraud proposition `p`.
+    function fraudDigest(FraudSlash calldata p) public view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                FRAUD_TYPEHASH,
+                p.round,
+                p.node,
+                p.kind,
+                p.sessionId,
+                p.evidenceHash,
+                keccak256(abi.encodePacked(p.approvers))
+            )
+        );
+        return keccak256(abi.encodePacked(hex"1901", domainSeparator(), structHash));
+    }
+
     /// @notice The EIP-712 digest the cluster signs for `p`.
     function livenessDigest(LivenessSlash calldata p) public view returns (bytes32) {
         bytes32 structHash = keccak256(
@@ -545,6 +673,16 @@ contract CohortStaking is Ownable2Step {
         address node,
         uint256 wanted,
         address[] calldata approvers,
+        uint256[] memory stakes,
+        uint256 approverTotal
+    ) internal returns (uint256) {
+        return _distribute(node, wanted, approvers, stakes, approverTotal);
+    }
+
+    function _distribute(
+        address node,
+        uint256 wanted,
+        address[] memory approvers,
         uint256[] memory stakes,
         uint256 approverTotal
     ) internal returns (uint256 amount) {

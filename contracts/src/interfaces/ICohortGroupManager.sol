@@ -26,4 +26,5 @@ interface ICohortGroupManager {
     function memberExistInActive(bytes calldata publicKey) external view returns (bool);
     function memberJail(bytes calldata publicKey) external;
     function memberUnJail(bytes calldata publicKey) external;
+    function removeMember(bytes calldata publicKey, bytes32 reason) external;
 }

@@ -20,6 +20,8 @@ async fn staking_on_anvil() {
     operator_registration(&chain).await;
     delegation_and_withdrawal_queue(&chain).await;
     liveness_slash_jail_and_unjail(&chain).await;
+    fraud_slash_removes_and_bans(&chain).await;
+    mantle_slashing_behind_compat_flag(&chain).await;
 }
 
 async fn governance_setters(chain: &Chain) {
@@ -970,4 +972,269 @@ async fn liveness_slash_jail_and_unjail(chain: &Chain) {
             .is_empty()
     );
     eprintln!("liveness_slash_jail_and_unjail: ok");
+}
+
+async fn fraud_slash_removes_and_bans(chain: &Chain) {
+    let d = Deployment::new(chain).await;
+    let owner = d.owner;
+    chain
+        .exec(
+            owner,
+            d.staking,
+            &S::setSlashingParamsCall {
+                _slashAmount: [U256::from(100), U256::from(500)],
+            },
+        )
+        .await;
+    let ops = [
+        d.operator(chain).await,
+        d.operator(chain).await,
+        d.operator(chain).await,
+        d.operator(chain).await,
+    ];
+    let group = NodeKey::random();
+    d.elect(chain, 1, &[&ops[0], &ops[1], &ops[2], &ops[3]], &group)
+        .await;
+    let domain = cohort_domain(chain.chain_id().await, d.staking);
+    let prop = |node: Address, kind: u8, approvers: Vec<Address>| S::FraudSlash {
+        round: 1,
+        node,
+        kind,
+        sessionId: [9u8; 32].into(),
+        evidenceHash: [8u8; 32].into(),
+        approvers,
+    };
+    let digest = |p: &S::FraudSlash| {
+        cohort_l1::FraudSlash {
+            round: p.round,
+            node: p.node,
+            kind: p.kind,
+            sessionId: p.sessionId,
+            evidenceHash: p.evidenceHash,
+            approvers: p.approvers.clone(),
+        }
+        .digest(&domain)
+    };
+    let signed = |p: &S::FraudSlash| S::slashFraudCall {
+        p: p.clone(),
+        sig: group.sign(digest(p)).to_vec().into(),
+    };
+    let relayer = chain.accounts[5];
+    let node = ops[0].addr;
+    let approvers = sorted(vec![ops[1].addr, ops[2].addr, ops[3].addr]);
+    let good = prop(node, 1, approvers.clone());
+    assert_eq!(
+        chain
+            .view(d.staking, &S::fraudDigestCall { p: good.clone() })
+            .await,
+        digest(&good)
+    );
+
+    for kind in [0u8, 3, 4] {
+        let e: S::InvalidFraudKind = chain
+            .reverts(
+                relayer,
+                d.staking,
+                &signed(&prop(node, kind, approvers.clone())),
+            )
+            .await;
+        assert_eq!(e.kind, kind);
+    }
+    let _: S::QuorumNotReached = chain
+        .reverts(
+            relayer,
+            d.staking,
+            &signed(&prop(node, 1, approvers[..2].to_vec())),
+        )
+        .await;
+    let _: S::InvalidGroupSignature = chain
+        .reverts(
+            relayer,
+            d.staking,
+            &S::slashFraudCall {
+                p: good.clone(),
+                sig: NodeKey::random().sign(digest(&good)).to_vec().into(),
+            },
+        )
+        .await;
+    let r = chain.exec(relayer, d.staking, &signed(&good)).await;
+    assert_eq!(
+        topics0(&r),
+        vec![
+            G::MemberJailed::SIGNATURE_HASH,
+            G::MemberBanned::SIGNATURE_HASH,
+            G::MemberRemoved::SIGNATURE_HASH,
+            S::Slashing::SIGNATURE_HASH,
+            S::FraudSlashed::SIGNATURE_HASH
+        ]
+    );
+    assert_eq!(events::<S::Slashing>(&r)[0].slashType, 1);
+    let ev = &events::<S::FraudSlashed>(&r)[0];
+    assert_eq!((ev.node, ev.kind, ev.amount), (node, 1, U256::from(500)));
+    assert_eq!(
+        events::<G::MemberRemoved>(&r)[0].reason,
+        alloy_primitives::B256::right_padding_from(b"fraud")
+    );
+    assert!(chain.view(d.gm, &G::bannedCall { node }).await);
+    assert!(
+        chain
+            .view(
+                d.staking,
+                &S::getSlashRecordCall {
+                    batchIndex: U256::from(u64::MAX),
+                    user: node
+                }
+            )
+            .await
+    );
+    assert_eq!(
+        chain
+            .view(d.staking, &S::operatorStakeCall { operator: node })
+            .await,
+        U256::from(STAKE - 500)
+    );
+    assert!(
+        !chain
+            .view(d.staking, &S::isCanOperatorCall { operator: node })
+            .await
+    );
+    // Removed: cannot be slashed again, and the group key is unchanged.
+    let _: S::NodeNotSlashable = chain.reverts(relayer, d.staking, &signed(&good)).await;
+    assert_eq!(chain.view(d.gm, &G::groupAddressCall {}).await, group.addr);
+    // False content is behind a governance flag; with it, ops[1] can be slashed (3 left → 2 = t + 1).
+    let rest = sorted(vec![ops[2].addr, ops[3].addr]);
+    let fc = prop(ops[1].addr, 3, rest.clone());
+    let _: S::InvalidFraudKind = chain.reverts(relayer, d.staking, &signed(&fc)).await;
+    chain
+        .exec(
+            owner,
+            d.staking,
+            &S::setFalseContentEnabledCall { enabled: true },
+        )
+        .await;
+    chain.exec(relayer, d.staking, &signed(&fc)).await;
+    // At the floor (2 members, t = 1) the others are fewer than t + 1 signers, so a fraud
+    // slash cannot even gather approvers (and the removal floor is never what blocks it).
+    let e: S::TooFewApprovers = chain
+        .reverts(
+            relayer,
+            d.staking,
+            &signed(&prop(ops[2].addr, 1, vec![ops[3].addr])),
+        )
+        .await;
+    assert_eq!((e.given, e.required), (U256::from(1), U256::from(2)));
+    // The floor itself holds for the owner's removal.
+    let e: G::TooFewMembers = chain
+        .reverts(
+            owner,
+            d.gm,
+            &G::removeMember_0Call {
+                _publicKey: ops[2].pub64.clone(),
+            },
+        )
+        .await;
+    assert_eq!((e.remaining, e.required), (U256::from(1), U256::from(2)));
+    eprintln!("fraud_slash_removes_and_bans: ok");
+}
+
+async fn mantle_slashing_behind_compat_flag(chain: &Chain) {
+    use alloy_sol_types::SolValue;
+    use cohort_l1::{SlashMsg, mantle_slash_digest};
+    let d = Deployment::new(chain).await;
+    let owner = d.owner;
+    chain
+        .exec(
+            owner,
+            d.staking,
+            &S::setSlashingParamsCall {
+                _slashAmount: [U256::from(100), U256::from(500)],
+            },
+        )
+        .await;
+    let ops = [
+        d.operator(chain).await,
+        d.operator(chain).await,
+        d.operator(chain).await,
+        d.operator(chain).await,
+    ];
+    let group = NodeKey::random();
+    d.elect(chain, 1, &[&ops[0], &ops[1], &ops[2], &ops[3]], &group)
+        .await;
+    let msg = |batch: u64, node: Address, ty: u8| SlashMsg {
+        batchIndex: U256::from(batch),
+        jailNode: node,
+        tssNodes: vec![ops[1].addr, ops[2].addr, ops[3].addr],
+        slashType: ty,
+    };
+    let call = |m: &SlashMsg, sig: [u8; 65]| S::slashingCall {
+        _messageBytes: m.abi_encode().into(),
+        _sig: sig.to_vec().into(),
+    };
+    let signed = |m: &SlashMsg| call(m, group.sign(mantle_slash_digest(m)));
+    let relayer = chain.accounts[5];
+    let m = msg(7, ops[0].addr, 0);
+    assert_eq!(
+        alloy_primitives::hex::encode(
+            alloy_sol_types::SolCall::abi_encode(&signed(&m))[..4].to_vec()
+        ),
+        "5887c33c"
+    );
+    let _: S::MantleCompatDisabled = chain.reverts(relayer, d.staking, &signed(&m)).await;
+    chain
+        .exec(owner, d.staking, &S::setMantleCompatCall { enabled: true })
+        .await;
+    let e: S::InvalidSlashType = chain
+        .reverts(relayer, d.staking, &signed(&msg(7, ops[0].addr, 2)))
+        .await;
+    assert_eq!(e.slashType, 2);
+    let _: S::InvalidGroupSignature = chain
+        .reverts(
+            relayer,
+            d.staking,
+            &call(&m, group.sign(mantle_slash_digest(&msg(8, ops[0].addr, 0)))),
+        )
+        .await;
+    let r = chain.exec(relayer, d.staking, &signed(&m)).await;
+    assert_eq!(
+        topics0(&r),
+        vec![G::MemberJailed::SIGNATURE_HASH, S::Slashing::SIGNATURE_HASH]
+    );
+    let ev = &events::<S::Slashing>(&r)[0];
+    assert_eq!((ev.node, ev.slashType), (ops[0].addr, 0));
+    assert!(
+        chain
+            .view(d.staking, &S::isJailedCall { user: ops[0].addr })
+            .await
+    );
+    assert!(
+        chain
+            .view(
+                d.staking,
+                &S::getSlashRecordCall {
+                    batchIndex: U256::from(7),
+                    user: ops[0].addr
+                }
+            )
+            .await
+    );
+    assert_eq!(
+        chain
+            .view(
+                d.staking,
+                &S::rewardsCall {
+                    account: ops[1].addr
+                }
+            )
+            .await,
+        U256::from(33)
+    );
+    let e: S::AlreadySlashed = chain.reverts(relayer, d.staking, &signed(&m)).await;
+    assert_eq!((e.batchIndex, e.node), (U256::from(7), ops[0].addr));
+    // Type 1 (animus) removes and bans.
+    let r = chain
+        .exec(relayer, d.staking, &signed(&msg(u64::MAX, ops[1].addr, 1)))
+        .await;
+    assert_eq!(events::<S::Slashing>(&r)[0].slashType, 1);
+    assert!(chain.view(d.gm, &G::bannedCall { node: ops[1].addr }).await);
+    eprintln!("mantle_slashing_behind_compat_flag: ok");
 }
