@@ -189,6 +189,9 @@ contract CohortGroupManager is Ownable2Step {
         if (pending.length == 0 || !isPending[id][h]) revert NotPendingMember();
         address member = _toAddress(_publicKey);
         if (msg.sender != member) revert SenderNotMember(msg.sender, member);
+        // Banned while the election ran (a fraud slash as an active member): its vote never
+        // counts, so the election cannot activate with it and has to be re-run without it.
+        if (banned[member]) revert MemberIsBanned(member);
         if (block.timestamp > electionDeadline) revert ElectionDeadlinePassed(electionDeadline);
         if (_groupPublicKey.length != 64) revert InvalidGroupKeyLength(_groupPublicKey.length);
         if (!_onCurve(_groupPublicKey)) revert GroupKeyNotOnCurve();

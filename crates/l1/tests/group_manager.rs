@@ -9,7 +9,8 @@ mod common;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use cohort_l1::bindings::{
-    CohortGroupManager as G, CohortStaking as S, TestStateCommitmentChain as Scc,
+    CohortGroupManager as G, CohortStaking as S, TestChallenge as C, TestRollup as R,
+    TestStateCommitmentChain as Scc,
 };
 use cohort_l1::{rollback_digest, state_batch_digest};
 use common::*;
@@ -22,6 +23,7 @@ async fn group_manager_on_anvil() {
     election_activation_and_verify_sign(&chain).await;
     election_deadline_and_cancel(&chain).await;
     removal_rules_and_bans(&chain).await;
+    challenge_and_rollup_views(&chain).await;
 }
 
 async fn owner_only_functions_reject_others(chain: &Chain) {
@@ -716,6 +718,16 @@ async fn election_deadline_and_cancel(chain: &Chain) {
     let _: G::NoPendingElection = chain.reverts(owner, d.gm, &G::cancelElectionCall {}).await;
     chain.exec(owner, d.gm, &set(1, &[&ops[0], &ops[1]])).await;
     chain.exec(ops[0].addr, d.gm, &submit(&ops[0])).await;
+    // A member banned while the election runs cannot submit (so the election cannot activate).
+    let doomed = d.operator(chain).await;
+    chain.exec(owner, d.gm, &set(1, &[&ops[0], &doomed])).await;
+    chain
+        .exec(owner, d.gm, &G::banCall { node: doomed.addr })
+        .await;
+    let e: G::MemberIsBanned = chain.reverts(doomed.addr, d.gm, &submit(&doomed)).await;
+    assert_eq!(e.node, doomed.addr);
+    chain.exec(owner, d.gm, &set(1, &[&ops[0], &ops[1]])).await;
+    chain.exec(ops[0].addr, d.gm, &submit(&ops[0])).await;
     // A new setTssGroupMember replaces the pending election and forgets its submissions.
     chain.exec(owner, d.gm, &set(1, &[&ops[0], &ops[2]])).await;
     assert_eq!(
@@ -923,4 +935,65 @@ async fn removal_rules_and_bans(chain: &Chain) {
             .await
     );
     eprintln!("removal_rules_and_bans: ok");
+}
+
+async fn challenge_and_rollup_views(chain: &Chain) {
+    let challenge = chain.deploy(&C::BYTECODE, vec![]).await;
+    let rollup = chain.deploy(&R::BYTECODE, vec![]).await;
+    let (defender, challenger) = (chain.accounts[1], chain.accounts[2]);
+    assert_eq!(
+        chain.view(challenge, &C::winnerCall {}).await,
+        Address::ZERO
+    );
+    let r = chain
+        .exec(
+            chain.accounts[3],
+            challenge,
+            &C::setCall {
+                _defender: defender,
+                _challenger: challenger,
+                _winner: challenger,
+                _rollback: true,
+                _startInboxSize: U256::from(42),
+            },
+        )
+        .await;
+    assert_eq!(topics0(&r), vec![C::ChallengeSet::SIGNATURE_HASH]);
+    assert_eq!(chain.view(challenge, &C::defenderCall {}).await, defender);
+    assert_eq!(
+        chain.view(challenge, &C::challengerCall {}).await,
+        challenger
+    );
+    assert_eq!(chain.view(challenge, &C::winnerCall {}).await, challenger);
+    assert!(chain.view(challenge, &C::rollbackCall {}).await);
+    assert_eq!(
+        chain.view(challenge, &C::startInboxSizeCall {}).await,
+        U256::from(42)
+    );
+    let ctx = R::ChallengeCtx {
+        completed: true,
+        challengeAddress: challenge,
+        defenderAddress: defender,
+        challengerAddress: challenger,
+        defenderAssertionID: U256::from(7),
+        challengerAssertionID: U256::from(8),
+    };
+    chain
+        .exec(chain.accounts[3], rollup, &R::setChallengeCtxCall { ctx })
+        .await;
+    let got = chain.view(rollup, &R::challengeCtxCall {}).await;
+    assert_eq!(
+        (
+            got.completed,
+            got.challengeAddress,
+            got.defenderAddress,
+            got.challengerAddress
+        ),
+        (true, challenge, defender, challenger)
+    );
+    assert_eq!(
+        (got.defenderAssertionID, got.challengerAssertionID),
+        (U256::from(7), U256::from(8))
+    );
+    eprintln!("challenge_and_rollup_views: ok");
 }
