@@ -1174,9 +1174,7 @@ async fn mantle_slashing_behind_compat_flag(chain: &Chain) {
     let relayer = chain.accounts[5];
     let m = msg(7, ops[0].addr, 0);
     assert_eq!(
-        alloy_primitives::hex::encode(
-            alloy_sol_types::SolCall::abi_encode(&signed(&m))[..4].to_vec()
-        ),
+        alloy_primitives::hex::encode(&alloy_sol_types::SolCall::abi_encode(&signed(&m))[..4]),
         "5887c33c"
     );
     let _: S::MantleCompatDisabled = chain.reverts(relayer, d.staking, &signed(&m)).await;
