@@ -4,6 +4,34 @@
 //!
 //! Every operation runs in a task of its own, so a slow session never blocks another; every
 //! wait has a timeout.
+//!
+//! ## The path of one operation
+//!
+//! What each party checks for each operation is the table in [`operations`]
+//! (`crates/node/docs/operations.md`); the operation modules cite its rows.
+//!
+//! **A signature.** [`link`] decodes the manager's `KeySignPrepare` and spawns
+//! [`dispatch::handle`], which opens the session's tracing span (`session`, `op`, `key_id`) and
+//! hands the message to [`ops::sign::prepare`]: [`shares::load_share`] (store + aux info →
+//! engine share, cached), [`ops::sign::check_sharing`], [`ops::sign::check_content`] (for a
+//! state batch [`cohort_rollup::check_batch`], the journal, this node's L2 node) →
+//! a [`ops::sign::Verdict`] → [`session::Sessions::prepare`] → `KeySignReady`. The
+//! `KeySignStart` goes the same way to [`ops::sign::start`]: [`session::Sessions::start_sign`]
+//! (replay, prepare, expiry, match) → the journal → either
+//! [`ops::presign::issue_partial`] (one round) or [`compute::start`] (session binding, p2p
+//! delivery via [`bridge`], the compute runtime, the timeout) → `cohort_engine::sign::sign` →
+//! `KeySignFinish`; errors become the wire's through [`errors`].
+//!
+//! **A resharing.** `KeyResharePrepare` → [`dispatch::handle`] → [`ops::reshare::prepare`]
+//! (the committee rule, the sharing held, the agreement recorded in the store) →
+//! `KeyReshareStart` → [`ops::reshare::start`] → [`session::Sessions::start_reshare`] →
+//! [`compute::start`] → `cohort_engine::reshare::reshare` → the new share staged as a
+//! [`cohort_store::StagedShare`] → `KeyReshareFinish`. Later `KeyReshareCommit` →
+//! [`ops::reshare::commit`] (swap in the staged share, or a leaver deletes its own) or
+//! `KeyReshareAbort` → [`ops::reshare::abort`]; then [`status::status`] tells the manager.
+//!
+//! The other operations take the same path through their own module: [`ops::aux`],
+//! [`ops::keygen`], [`ops::presign`], [`ops::delete`].
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +42,8 @@ mod dispatch;
 mod errors;
 pub mod identity;
 mod link;
+#[doc = include_str!("../docs/operations.md")]
+pub mod operations {}
 mod ops;
 mod session;
 mod shares;

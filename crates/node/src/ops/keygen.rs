@@ -1,4 +1,4 @@
-//! Keygen (design table, row "keygen" — `docs/operations.md`): all n parties must be ready. A
+//! Keygen (design table, row "keygen" — [`crate::operations`]): all n parties must be ready. A
 //! READY record for the key id is returned as it is, with no new keygen; a PENDING one is
 //! refused as concurrent; otherwise the node writes PENDING at start, then READY with the
 //! share, or ERROR — so a failed or interrupted keygen never blocks the key id.

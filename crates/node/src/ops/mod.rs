@@ -1,5 +1,5 @@
 //! One module per operation, each holding only that operation's rules (the rows of
-//! `docs/operations.md`): what this node checks before it answers ready, and what it does on
+//! [`crate::operations`]): what this node checks before it answers ready, and what it does on
 //! start. The handshake bookkeeping is [`crate::session`]; running a protocol is
 //! [`crate::compute::start`].
 

@@ -2,7 +2,7 @@
 //! stored encrypted, and consumed exactly once — the store removes the piece and marks its id
 //! used in one transaction *before* the partial signature is computed and leaves the node, so a
 //! crash between the two steps loses the presignature instead of ever reusing it.
-//! (Design table, row "sign": presignatures are consumed exactly once — `docs/operations.md`.)
+//! (Design table, row "sign": presignatures are consumed exactly once — [`crate::operations`].)
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Resharing and refresh on the node (design table, rows "reshare" and "refresh" —
-//! `docs/operations.md`): prepare (check the sharing), start (run the engine's Feldman-VSS
+//! [`crate::operations`]): prepare (check the sharing), start (run the engine's Feldman-VSS
 //! resharing over p2p), then a two-phase switch — the new share is *staged* in the encrypted
 //! store as a [`StagedShare`] of its own and becomes the key's share only on the manager's
 //! commit, which comes once every new party has succeeded. Until then the old sharing keeps

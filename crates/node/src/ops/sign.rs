@@ -1,4 +1,4 @@
-//! Signing (design table, row "sign" — `docs/operations.md`): exactly t of the willing sign. A
+//! Signing (design table, row "sign" — [`crate::operations`]): exactly t of the willing sign. A
 //! node is willing only if the key is READY (and the sharing the one the manager names), it
 //! agrees with the content — a state batch's roots checked against its own L2 node — and its
 //! journal holds no other digest for the same slot. A node that disagrees with a batch may sign
