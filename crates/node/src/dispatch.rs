@@ -96,6 +96,11 @@ pub(crate) async fn handle(inner: Arc<Inner>, msg: ManagerMsg, tx: mpsc::Sender<
     .await
 }
 
+/// `done`, then the node's status: an operation that changed the store tells the manager.
+fn with_status(inner: &Inner, done: NodeMsg) -> Vec<NodeMsg> {
+    vec![done, status::status(inner)]
+}
+
 /// The answers to one manager message, in the order they are sent.
 pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg> {
     match msg {
@@ -109,10 +114,7 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
             members,
         } => {
             let result = aux::start(inner, session_id, members).await;
-            vec![
-                NodeMsg::AuxInfoFinish { session_id, result },
-                status::status(inner),
-            ]
+            with_status(inner, NodeMsg::AuxInfoFinish { session_id, result })
         }
         ManagerMsg::KeyGenPrepare {
             session_id,
@@ -129,10 +131,7 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
             parties,
         } => {
             let result = keygen::start(inner, session_id, key_id, threshold, parties).await;
-            vec![
-                NodeMsg::KeyGenFinish { session_id, result },
-                status::status(inner),
-            ]
+            with_status(inner, NodeMsg::KeyGenFinish { session_id, result })
         }
         ManagerMsg::KeySignPrepare {
             session_id,
@@ -205,14 +204,12 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
             if let Err(e) = &result {
                 tracing::error!(error = %e.message, "reshare commit failed");
             }
-            vec![
-                NodeMsg::KeyReshareDone {
-                    session_id,
-                    key_id,
-                    result,
-                },
-                status::status(inner),
-            ]
+            let done = NodeMsg::KeyReshareDone {
+                session_id,
+                key_id,
+                result,
+            };
+            with_status(inner, done)
         }
         ManagerMsg::KeyReshareAbort { session_id, key_id } => vec![NodeMsg::KeyReshareDone {
             session_id,
@@ -225,14 +222,12 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
         }
         ManagerMsg::KeyDelete { session_id, key_id } => {
             let existed = delete::delete(inner, &key_id);
-            vec![
-                NodeMsg::KeyDeleted {
-                    session_id,
-                    key_id,
-                    existed,
-                },
-                status::status(inner),
-            ]
+            let done = NodeMsg::KeyDeleted {
+                session_id,
+                key_id,
+                existed,
+            };
+            with_status(inner, done)
         }
         ManagerMsg::Challenge { .. } | ManagerMsg::Welcome { .. } | ManagerMsg::Rejected { .. } => {
             vec![NodeMsg::Error {

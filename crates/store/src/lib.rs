@@ -41,5 +41,5 @@ pub use journal::JournalOutcome;
 pub use kdf::KdfParams;
 pub use keys::{BeginKeygen, INTERRUPTED_KEYGEN_REASON, KeyRecord, KeyStatus};
 pub use oplog::{OperationEntry, OperationLog};
-pub use staged::StagedShare;
+pub use staged::{OpenedStaged, StagedShare};
 pub use store::{Store, StoreOptions};

@@ -36,6 +36,9 @@ pub struct StagedShare {
     pub staged_at_ms: u64,
 }
 
+/// A staged share opened for the commit: its public facts and the decrypted share.
+pub type OpenedStaged = (StagedShare, Zeroizing<Vec<u8>>);
+
 /// On-disk form: the public facts and the sealed share.
 #[derive(Serialize, Deserialize)]
 struct StoredStaged {
@@ -108,7 +111,7 @@ impl Store {
         &self,
         key_id: &str,
         session: [u8; 32],
-    ) -> Result<Option<(StagedShare, Zeroizing<Vec<u8>>)>, StoreError> {
+    ) -> Result<Option<OpenedStaged>, StoreError> {
         validate::key_id(key_id)?;
         let record = scoped(key_id, &session);
         self.read(|txn| {

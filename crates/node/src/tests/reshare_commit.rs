@@ -25,6 +25,11 @@ fn stage(node: &TestNode, sess: Bytes32, t: u16, parties: &[Address], share: &[u
         .unwrap();
 }
 
+/// The READY share of "r", decrypted.
+fn share_of(node: &TestNode) -> Vec<u8> {
+    node.inner.store.load_share("r").unwrap().unwrap().to_vec()
+}
+
 #[tokio::test]
 async fn a_commit_after_a_restart_still_finds_the_staged_share() {
     let node = TestNode::new(4).await;
@@ -53,15 +58,7 @@ async fn a_commit_after_a_restart_still_finds_the_staged_share() {
     assert_eq!(rec.key_session_id, session(2).0);
     assert_eq!(rec.threshold, 3);
     assert_eq!(rec.public_key.as_deref(), Some(&[4u8; 65][..]));
-    assert_eq!(
-        node.inner
-            .store
-            .load_share("r")
-            .unwrap()
-            .unwrap()
-            .as_slice(),
-        b"new-share"
-    );
+    assert_eq!(share_of(&node), b"new-share");
     assert!(node.inner.store.list_staged().unwrap().is_empty());
     // A resent commit is a no-op.
     assert!(commit(&node.inner, session(2), &key("r"), &m).is_ok());
@@ -90,15 +87,7 @@ async fn a_holder_that_stays_swaps_its_share() {
     let rec = node.inner.store.get_key("r").unwrap().unwrap();
     assert_eq!(rec.key_session_id, session(2).0);
     assert_eq!(rec.parties.len(), 4);
-    assert_eq!(
-        node.inner
-            .store
-            .load_share("r")
-            .unwrap()
-            .unwrap()
-            .as_slice(),
-        b"new-share"
-    );
+    assert_eq!(share_of(&node), b"new-share");
     assert!(
         node.inner
             .store
