@@ -159,3 +159,57 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KdfParams, StoreOptions};
+
+    #[test]
+    fn a_staged_blob_moved_to_another_record_fails_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            kdf: KdfParams {
+                m_cost_kib: 1024,
+                t_cost: 1,
+                p_cost: 1,
+            },
+        };
+        let store = Store::open(dir.path().join("s.redb"), b"pass", options).unwrap();
+        let staged = StagedShare {
+            key_id: "r".into(),
+            session: [1; 32],
+            threshold: 2,
+            parties: vec![[1; 20], [2; 20]],
+            public_key: vec![4; 65],
+            staged_at_ms: 0,
+        };
+        store.put_staged(&staged, b"share").unwrap();
+        // Copy the record as it is on disk under another session's key.
+        let from = scoped("r", &[1; 32]);
+        let to = scoped("r", &[2; 32]);
+        store
+            .write(|txn| {
+                let mut table = txn.open_table(STAGED)?;
+                let value = table.get(from.as_slice())?.map(|g| g.value().to_vec());
+                if let Some(v) = value {
+                    table.insert(to.as_slice(), v.as_slice())?;
+                }
+                Ok(((), true))
+            })
+            .unwrap();
+        assert!(store.get_staged("r", [2; 32]).unwrap().is_some());
+        let e = store.load_staged("r", [2; 32]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Corrupt {
+                    table: T_STAGED,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(store.load_staged("r", [1; 32]).unwrap().is_some());
+    }
+}

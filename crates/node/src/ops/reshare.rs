@@ -41,6 +41,7 @@ fn check_spec(inner: &Inner, spec: &ReshareSpec) -> Result<(bool, bool), ErrorBo
         .map_err(|e| errors::committee("new committee", e))?;
     Ok((in_old, in_new))
 }
+
 /// Phase 1: an old holder checks it holds exactly this sharing; a new party checks it can
 /// receive (aux info present, no other live share of this key).
 pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, spec: ReshareSpec) -> NodeMsg {

@@ -47,24 +47,21 @@ impl TestNode {
     /// A node whose membership is itself and `n - 1` other addresses.
     pub(crate) async fn new(n: u8) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
-        Self::in_dir(n, dir, None).await
+        Self::in_dir(n, dir).await
     }
 
-    /// A node over the store in `dir` (reopened after a "restart" when `secret` is given).
-    pub(crate) async fn in_dir(
-        n: u8,
-        dir: tempfile::TempDir,
-        secret: Option<zeroize::Zeroizing<[u8; 32]>>,
-    ) -> TestNode {
+    /// A node over the store in `dir`; a second call on the same directory is a restart (the
+    /// node key is in the store).
+    pub(crate) async fn in_dir(n: u8, dir: tempfile::TempDir) -> TestNode {
         let store = Store::open(dir.path().join("node.redb"), PASS, fast()).unwrap();
-        let secret = secret.unwrap_or_else(|| match store.get_identity().unwrap() {
+        let secret = match store.get_identity().unwrap() {
             Some(s) => s,
             None => {
                 let s = NodeIdentity::generate();
                 store.put_identity(&s).unwrap();
                 s
             }
-        });
+        };
         let identity = NodeIdentity::from_secret(secret).unwrap();
         let mut members = vec![identity.address()];
         members.extend((2..=n).map(|i| Address([i; 20])));

@@ -347,6 +347,26 @@ async fn reshare_prepare_rules() {
 }
 
 #[tokio::test]
+async fn a_new_party_needs_aux_info() {
+    let node = TestNode::new(4).await;
+    let m = node.members.clone();
+    let msg = ManagerMsg::KeyResharePrepare {
+        session_id: session(1),
+        spec: spec(m[1..4].to_vec(), m.clone(), 3),
+    };
+    let (code, _) = refusal(&node.one(msg).await);
+    assert_eq!(code, ErrorCode::AuxMissing);
+    // Nothing recorded: a new party does not mark an agreement.
+    assert!(
+        node.inner
+            .store
+            .take_reshare(session(1).0)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn link_level_messages() {
     let node = TestNode::new(2).await;
     assert!(matches!(

@@ -39,7 +39,7 @@ async fn a_commit_after_a_restart_still_finds_the_staged_share() {
     let TestNode { inner, dir, .. } = node;
     drop(inner);
     // Restart: the store is reopened (PENDING recovery runs), the staged share is still there.
-    let node = TestNode::in_dir(4, dir, None).await;
+    let node = TestNode::in_dir(4, dir).await;
     assert_eq!(node.me(), me);
     let answers = node
         .send(ManagerMsg::KeyReshareCommit {
