@@ -79,7 +79,13 @@ impl EngineError {
                 vec![*culprit]
             }
             EngineError::Aborted { culprits, .. } => culprits.clone(),
-            _ => Vec::new(),
+            // Exhaustive on purpose (FROST's rule): a new variant must decide here whether it
+            // names someone.
+            EngineError::InvalidInput(_)
+            | EngineError::Transport { .. }
+            | EngineError::InvalidShare(_)
+            | EngineError::InvalidSignature
+            | EngineError::Internal { .. } => Vec::new(),
         }
     }
 }

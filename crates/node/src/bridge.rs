@@ -23,17 +23,18 @@ pub struct BridgeError {
     reason: String,
 }
 
+/// The incoming half of a session's delivery, as the engine reads it.
+pub type Inbound = std::pin::Pin<Box<dyn Stream<Item = Result<RawIncoming, Infallible>> + Send>>;
+/// The outgoing half of a session's delivery, as the engine writes it.
+pub type Outbound = std::pin::Pin<Box<dyn Sink<RawOutgoing, Error = BridgeError> + Send>>;
+
 /// Byte-level delivery for session `session` among `parties` (this node is `me`).
-#[allow(clippy::type_complexity)]
 pub fn delivery(
     p2p: P2p,
     session: [u8; 32],
     parties: Vec<Address>,
     me: Address,
-) -> (
-    std::pin::Pin<Box<dyn Stream<Item = Result<RawIncoming, Infallible>> + Send>>,
-    std::pin::Pin<Box<dyn Sink<RawOutgoing, Error = BridgeError> + Send>>,
-) {
+) -> (Inbound, Outbound) {
     let inbox = p2p.open_session(session);
     let ids = Arc::new(AtomicU64::new(0));
     let in_parties = parties.clone();

@@ -4,17 +4,52 @@
 //!
 //! Every operation runs in a task of its own, so a slow session never blocks another; every
 //! wait has a timeout.
+//!
+//! ## The path of one operation
+//!
+//! What each party checks for each operation is the table in [`operations`]
+//! (`crates/node/docs/operations.md`); the operation modules cite its rows.
+//!
+//! **A signature.** [`link`] decodes the manager's `KeySignPrepare` and spawns
+//! [`dispatch::handle`], which opens the session's tracing span (`session`, `op`, `key_id`) and
+//! hands the message to [`ops::sign::prepare`]: [`shares::load_share`] (store + aux info →
+//! engine share, cached), [`ops::sign::check_sharing`], [`ops::sign::check_content`] (for a
+//! state batch [`cohort_rollup::check_batch`], the journal, this node's L2 node) →
+//! a [`ops::sign::Verdict`] → [`session::Sessions::prepare`] → `KeySignReady`. The
+//! `KeySignStart` goes the same way to [`ops::sign::start`]: [`session::Sessions::start_sign`]
+//! (replay, prepare, expiry, match) → the journal → either
+//! [`ops::presign::issue_partial`] (one round) or [`compute::start`] (session binding, p2p
+//! delivery via [`bridge`], the compute runtime, the timeout) → `cohort_engine::sign::sign` →
+//! `KeySignFinish`; errors become the wire's through [`errors`].
+//!
+//! **A resharing.** `KeyResharePrepare` → [`dispatch::handle`] → [`ops::reshare::prepare`]
+//! (the committee rule, the sharing held, the agreement recorded in the store) →
+//! `KeyReshareStart` → [`ops::reshare::start`] → [`session::Sessions::start_reshare`] →
+//! [`compute::start`] → `cohort_engine::reshare::reshare` → the new share staged as a
+//! [`cohort_store::StagedShare`] → `KeyReshareFinish`. Later `KeyReshareCommit` →
+//! [`ops::reshare::commit`] (swap in the staged share, or a leaver deletes its own) or
+//! `KeyReshareAbort` → [`ops::reshare::abort`]; then [`status::status`] tells the manager.
+//!
+//! The other operations take the same path through their own module: [`ops::aux`],
+//! [`ops::keygen`], [`ops::presign`], [`ops::delete`].
 
 #![forbid(unsafe_code)]
 
 mod bridge;
 mod compute;
 pub mod config;
-mod handlers;
+mod dispatch;
+mod errors;
 pub mod identity;
 mod link;
-mod presign;
-mod reshare;
+#[doc = include_str!("../docs/operations.md")]
+pub mod operations {}
+mod ops;
+mod session;
+mod shares;
+mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +58,7 @@ use std::time::Duration;
 use cohort_engine::{AuxInfo, KeyShare};
 use cohort_p2p::{Member, P2p, P2pConfig};
 use cohort_store::Store;
-use cohort_wire::{Address, Bytes32};
+use cohort_wire::Address;
 use sha3::{Digest, Keccak256};
 
 pub use config::NodeConfig;
@@ -46,39 +81,6 @@ pub enum NodeError {
     P2p(String),
 }
 
-/// A prepared (phase 1) session waiting for its start.
-#[derive(Debug, Clone)]
-pub(crate) enum Prepared {
-    Aux {
-        members: Vec<Address>,
-    },
-    Keygen {
-        key_id: String,
-        threshold: u16,
-        parties: Vec<Address>,
-    },
-    Sign {
-        key_id: String,
-        digest: Bytes32,
-        /// Journal slot, for content with one (a state batch's offset).
-        slot: Option<u64>,
-    },
-    /// Ready to generate a presignature for this signer set.
-    Presign {
-        key_id: String,
-        key_session_id: Bytes32,
-        signers: Vec<Address>,
-    },
-    /// Ready to reshare this key as described.
-    Reshare(cohort_wire::ReshareSpec),
-    /// The node disagreed with a state batch in this session: it may sign that batch's
-    /// rollback, and nothing else.
-    Rollback {
-        key_id: String,
-        start_block: u64,
-    },
-}
-
 /// State shared by every session of the node.
 pub(crate) struct Inner {
     pub config: NodeConfig,
@@ -86,13 +88,38 @@ pub(crate) struct Inner {
     pub p2p: P2p,
     pub identity: NodeIdentity,
     pub members: Vec<Address>,
-    pub prepared: Mutex<HashMap<Bytes32, (Prepared, tokio::time::Instant)>>,
-    /// Sessions this node has started; a second start of the same id is a replay.
-    pub started: Mutex<std::collections::VecDeque<Bytes32>>,
+    /// Prepared sessions and started session ids (the prepare → start rules).
+    pub sessions: session::Sessions,
     pub shares: Mutex<HashMap<String, Arc<KeyShare>>>,
     pub aux: Mutex<Option<Arc<AuxInfo>>>,
     /// Client of this node's own L2 full node, if configured.
     pub l2: Option<cohort_rollup::L2Client>,
+}
+
+impl Inner {
+    /// Assembles the shared state; the membership comes from the configuration.
+    pub(crate) fn new(
+        config: NodeConfig,
+        store: Store,
+        p2p: P2p,
+        identity: NodeIdentity,
+        aux: Option<Arc<AuxInfo>>,
+        l2: Option<cohort_rollup::L2Client>,
+    ) -> Inner {
+        let members = config.members.iter().map(|m| m.address).collect();
+        let ttl = Duration::from_secs(config.timeouts.prepared_secs.max(1));
+        Inner {
+            config,
+            store,
+            p2p,
+            identity,
+            members,
+            sessions: session::Sessions::new(ttl),
+            shares: Mutex::new(HashMap::new()),
+            aux: Mutex::new(aux),
+            l2,
+        }
+    }
 }
 
 /// A running node.
@@ -193,20 +220,9 @@ impl Node {
                 None
             }
         };
-        let inner = Arc::new(Inner {
-            config,
-            store,
-            p2p,
-            identity,
-            members,
-            prepared: Mutex::new(HashMap::new()),
-            started: Mutex::new(std::collections::VecDeque::new()),
-            shares: Mutex::new(HashMap::new()),
-            aux: Mutex::new(aux),
-            l2,
-        });
-        handlers::start_prime_supply(inner.clone());
-        handlers::start_sweeper(inner.clone());
+        let inner = Arc::new(Inner::new(config, store, p2p, identity, aux, l2));
+        status::start_prime_supply(inner.clone());
+        session::start_sweeper(inner.clone());
         for url in inner.config.managers.clone() {
             tokio::spawn(link::run(inner.clone(), url));
         }

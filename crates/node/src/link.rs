@@ -13,7 +13,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::Inner;
-use crate::handlers;
 
 /// Outgoing frames waiting for the socket; bounded so a stuck manager cannot eat memory.
 const OUTBOX: usize = 256;
@@ -107,7 +106,7 @@ async fn session(inner: Arc<Inner>, url: &str) -> Result<(), String> {
             }
         }
     });
-    let _ = tx.send(handlers::status(&inner)).await;
+    let _ = tx.send(crate::status::status(&inner)).await;
 
     // A status every few seconds reports prime-search progress; a manager silent for three
     // heartbeats (not even a pong) is gone, and the link is dialled again.
@@ -123,7 +122,7 @@ async fn session(inner: Arc<Inner>, url: &str) -> Result<(), String> {
                     writer.abort();
                     return Err("the manager went silent".into());
                 }
-                let _ = tx.try_send(handlers::status(&inner));
+                let _ = tx.try_send(crate::status::status(&inner));
                 continue;
             }
         };
@@ -158,7 +157,7 @@ async fn session(inner: Arc<Inner>, url: &str) -> Result<(), String> {
             Ok(frame) => {
                 let inner = inner.clone();
                 let tx = tx.clone();
-                tokio::spawn(async move { handlers::handle(inner, frame.msg, tx).await });
+                tokio::spawn(async move { crate::dispatch::handle(inner, frame.msg, tx).await });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "malformed frame from manager");

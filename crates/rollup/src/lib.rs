@@ -5,9 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod l2;
 mod request;
 
+pub use batch::{BatchError, check_batch};
 pub use l2::{L2Client, L2Error, L2Settings, RootCheck};
 pub use request::{StateBatchRequest, flexible_u64, is_go_encoded};
 

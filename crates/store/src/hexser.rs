@@ -68,3 +68,17 @@ pub(crate) mod opt_bytes {
             .transpose()
     }
 }
+
+/// `Vec<u8>` as a hex string.
+pub(crate) mod bytes {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(|e| D::Error::custom(format!("bad hex: {e}")))
+    }
+}

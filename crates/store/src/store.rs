@@ -7,7 +7,7 @@ use crate::keys;
 use crate::meta;
 use crate::seal::Sealer;
 use crate::tables::{
-    AUX, IDENTITY, JOURNAL, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES, SHARES,
+    AUX, IDENTITY, JOURNAL, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES, SHARES, STAGED,
     USED_PRESIGS,
 };
 use rand::RngCore;
@@ -70,6 +70,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(IDENTITY)?;
     txn.open_table(JOURNAL)?;
     txn.open_table(RESHARES)?;
+    txn.open_table(STAGED)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub(crate) const T_USED_PRESIGS: &str = "used_presignatures";
 pub(crate) const T_IDENTITY: &str = "identity";
 pub(crate) const T_JOURNAL: &str = "journal";
 pub(crate) const T_RESHARES: &str = "reshares";
+pub(crate) const T_STAGED: &str = "staged_shares";
 
 /// Format parameters: version, salt, KDF parameters, verifier, counters.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new(T_META);
@@ -41,6 +42,9 @@ pub(crate) const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new(T
 pub(crate) const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_JOURNAL);
 /// Resharings this node prepared as an old holder: session id → sharing held ‖ key id.
 pub(crate) const RESHARES: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_RESHARES);
+/// Shares staged by a resharing until its commit: scoped(key id, session id) → `StoredStaged`
+/// JSON (public facts and the sealed share).
+pub(crate) const STAGED: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_STAGED);
 
 pub(crate) const META_FORMAT: &str = "format";
 pub(crate) const META_SALT: &str = "kdf_salt";

@@ -2,22 +2,24 @@
 //! stored encrypted, and consumed exactly once — the store removes the piece and marks its id
 //! used in one transaction *before* the partial signature is computed and leaves the node, so a
 //! crash between the two steps loses the presignature instead of ever reusing it.
+//! (Design table, row "sign": presignatures are consumed exactly once — [`crate::operations`].)
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cohort_engine::Presignature;
-use cohort_engine::session::{Operation, PartyId, SessionBinding};
+use cohort_engine::session::{Operation, PartyId};
 use cohort_store::KeyStatus;
-use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, NodeMsg};
+use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyId, NodeMsg};
 
-use crate::handlers::{
-    engine_err, err, first_start, load_share, pid, refused, remember_prepared, store_err,
-    take_prepared,
-};
-use crate::{Inner, Prepared, bridge};
+use crate::compute::{self, Run};
+use crate::errors::{self, err, pid, refused};
+use crate::session::Prepared;
+use crate::{Inner, shares};
 
-fn check(
+/// The sharing must be this node's READY one, and the signers t of its holders, this node
+/// among them.
+pub(crate) fn check(
     inner: &Inner,
     key_id: &str,
     key_session_id: &Bytes32,
@@ -26,7 +28,7 @@ fn check(
     let rec = inner
         .store
         .get_key(key_id)
-        .map_err(|e| store_err(&e))?
+        .map_err(errors::store)?
         .filter(|r| r.status == KeyStatus::Ready)
         .ok_or_else(|| err(ErrorCode::KeyNotFound, format!("no READY key {key_id}")))?;
     if rec.key_session_id != key_session_id.0 {
@@ -48,17 +50,16 @@ fn check(
 pub(crate) fn prepare(
     inner: &Inner,
     session_id: Bytes32,
-    key_id: String,
+    key_id: KeyId,
     key_session_id: Bytes32,
     signers: Vec<Address>,
 ) -> NodeMsg {
     if let Err(e) = check(inner, &key_id, &key_session_id, &signers)
-        .and_then(|_| load_share(inner, &key_id).map(|_| ()))
+        .and_then(|_| shares::load_share(inner, &key_id).map(|_| ()))
     {
         return refused(session_id, e);
     }
-    remember_prepared(
-        inner,
+    inner.sessions.prepare(
         session_id,
         Prepared::Presign {
             key_id,
@@ -73,39 +74,28 @@ pub(crate) fn prepare(
 pub(crate) async fn start(
     inner: &Arc<Inner>,
     session_id: Bytes32,
-    key_id: String,
+    key_id: KeyId,
     key_session_id: Bytes32,
     signers: Vec<Address>,
 ) -> Result<(), ErrorBody> {
-    match take_prepared(inner, &session_id) {
-        Some(Prepared::Presign {
-            key_id: k,
-            key_session_id: s,
-            signers: g,
-        }) if k == key_id && s == key_session_id && g == signers => {}
-        _ => {
-            return Err(err(
-                ErrorCode::BadRequest,
-                "presign start without a matching prepare",
-            ));
-        }
-    }
-    if !first_start(inner, session_id) {
-        return Err(err(ErrorCode::Replayed, "session already started"));
-    }
-    let share = load_share(inner, &key_id)?;
-    let ids: Vec<PartyId> = signers.iter().map(pid).collect();
-    let binding = SessionBinding::new(session_id.0, Operation::Presign, &key_id, ids, b"")
-        .map_err(|e| engine_err(&e))?;
-    let me = inner.identity.address();
-    let (incoming, outgoing) =
-        bridge::delivery(inner.p2p.clone(), session_id.0, signers.clone(), me);
-    let timeout = Duration::from_secs(inner.config.timeouts.sign_secs.max(1));
-    let presig = crate::compute::run(timeout, "presigning", async move {
+    inner
+        .sessions
+        .start_presign(session_id, &key_id, &key_session_id, &signers)?;
+    let share = shares::load_share(inner, &key_id)?;
+    let run = Run {
+        session_id,
+        operation: Operation::Presign,
+        key_id: &key_id,
+        parties: signers.clone(),
+        params: Vec::new(),
+        timeout: Duration::from_secs(inner.config.timeouts.sign_secs.max(1)),
+        what: "presigning",
+    };
+    let presig = compute::start(inner, run, |binding, _me, incoming, outgoing| async move {
         cohort_engine::sign::presign(&binding, &share, incoming, outgoing).await
     })
     .await?;
-    let bytes = presig.to_bytes().map_err(|e| engine_err(&e))?;
+    let bytes = presig.to_bytes().map_err(errors::engine)?;
     inner
         .store
         .put_presignature(
@@ -114,8 +104,8 @@ pub(crate) async fn start(
             signers.iter().map(|s| s.0).collect(),
             &bytes,
         )
-        .map_err(|e| store_err(&e))?;
-    tracing::debug!(%key_id, presignature = %session_id, "presignature stored");
+        .map_err(errors::store)?;
+    tracing::debug!("presignature stored");
     Ok(())
 }
 
@@ -131,7 +121,7 @@ pub(crate) fn issue_partial(
     let bytes = inner
         .store
         .take_presignature(key_id, presig.0)
-        .map_err(|e| store_err(&e))?
+        .map_err(errors::store)?
         .ok_or_else(|| {
             err(
                 ErrorCode::BadRequest,
@@ -143,7 +133,7 @@ pub(crate) fn issue_partial(
         tracing::error!("failpoint presignature_consumed: exiting");
         std::process::exit(98);
     }
-    let presig = Presignature::from_bytes(&bytes).map_err(|e| engine_err(&e))?;
+    let presig = Presignature::from_bytes(&bytes).map_err(errors::engine)?;
     let expected: Vec<PartyId> = signers.iter().map(pid).collect();
     if presig.signers() != expected.as_slice() {
         return Err(err(

@@ -1,35 +1,30 @@
-//! Resharing and refresh on the node: prepare (check the sharing), start (run the engine's
-//! Feldman-VSS resharing over p2p), then a two-phase switch — the new share is *staged* in the
-//! encrypted store under a reserved id and becomes the key's share only on the manager's commit,
-//! which comes once every new party has succeeded. Until then the old sharing keeps signing; an
-//! abort (or a failure anywhere) discards the staged share and changes nothing else.
+//! Resharing and refresh on the node (design table, rows "reshare" and "refresh" —
+//! [`crate::operations`]): prepare (check the sharing), start (run the engine's Feldman-VSS
+//! resharing over p2p), then a two-phase switch — the new share is *staged* in the encrypted
+//! store as a [`StagedShare`] of its own and becomes the key's share only on the manager's
+//! commit, which comes once every new party has succeeded. Until then the old sharing keeps
+//! signing; an abort (or a failure anywhere) discards the staged share and changes nothing else.
+//! A staged share survives a restart, so a commit redelivered after one still finds it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cohort_engine::reshare::ResharePlan;
+use cohort_engine::session::Operation;
 use cohort_engine::{CoreShare, PublicKey};
-use cohort_store::{BeginKeygen, KeyStatus};
+use cohort_store::{BeginKeygen, KeyStatus, StagedShare};
 use cohort_wire::{
-    Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, NodeMsg, ReshareSpec,
+    Address, Bytes32, Committee, ErrorBody, ErrorCode, HexBytes, KeyId, KeyInfo, NodeMsg,
+    ReshareSpec,
 };
-use sha3::{Digest, Keccak256};
 
-use crate::handlers::{
-    engine_err, err, first_start, pid, refused, remember_prepared, store_err, take_prepared,
-};
-use crate::{Inner, Prepared, bridge};
+use crate::compute::{self, Run};
+use crate::errors::{self, err, pid, refused};
+use crate::session::Prepared;
+use crate::{Inner, shares};
 
-/// Reserved store id of the share staged by resharing session `session` for `key_id` (user key
-/// ids may not start with `~`).
-fn staged_id(session: &Bytes32, key_id: &str) -> String {
-    let mut h = Keccak256::new();
-    h.update(b"cohort/staged-share/v1");
-    h.update(session.0);
-    h.update(key_id.as_bytes());
-    format!("~staged-{}", hex::encode(&h.finalize()[..20]))
-}
-
+/// Whether this node is an old holder and/or a new party; the new committee must follow the
+/// committee rule and consist of members.
 fn check_spec(inner: &Inner, spec: &ReshareSpec) -> Result<(bool, bool), ErrorBody> {
     let me = inner.identity.address();
     let in_old = spec.old_parties.contains(&me);
@@ -40,22 +35,10 @@ fn check_spec(inner: &Inner, spec: &ReshareSpec) -> Result<(bool, bool), ErrorBo
             "this node is neither an old holder nor a new party",
         ));
     }
-    if spec.key_id.is_empty() || spec.key_id.starts_with('~') {
-        return Err(err(ErrorCode::BadRequest, "bad key id"));
-    }
-    let n_new = spec.new_parties.len();
-    if spec.new_threshold < 2 || usize::from(spec.new_threshold) > n_new {
-        return Err(err(ErrorCode::BadRequest, "new threshold out of range"));
-    }
-    if let Some(p) = spec.new_parties.iter().find(|p| !inner.members.contains(p)) {
-        return Err(err(ErrorCode::BadRequest, format!("{p} is not a member")));
-    }
-    let mut uniq = spec.new_parties.clone();
-    uniq.sort();
-    uniq.dedup();
-    if uniq.len() != n_new {
-        return Err(err(ErrorCode::BadRequest, "duplicate new party"));
-    }
+    let new = Committee::new(spec.new_parties.clone(), spec.new_threshold)
+        .map_err(|e| errors::committee("new committee", e))?;
+    new.check_members(&inner.members)
+        .map_err(|e| errors::committee("new committee", e))?;
     Ok((in_old, in_new))
 }
 
@@ -68,7 +51,7 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, spec: ReshareSpec) -> 
     };
     let record = match inner.store.get_key(&spec.key_id) {
         Ok(r) => r,
-        Err(e) => return refused(session_id, store_err(&e)),
+        Err(e) => return refused(session_id, errors::store(e)),
     };
     if in_old {
         let ok = record.as_ref().is_some_and(|r| {
@@ -110,9 +93,9 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, spec: ReshareSpec) -> 
             .store
             .mark_reshare(session_id.0, &spec.key_id, spec.key_session_id.0)
     {
-        return refused(session_id, store_err(&e));
+        return refused(session_id, errors::store(e));
     }
-    remember_prepared(inner, session_id, Prepared::Reshare(spec));
+    inner.sessions.prepare(session_id, Prepared::Reshare(spec));
     NodeMsg::KeyReshareReady { session_id }
 }
 
@@ -122,29 +105,14 @@ pub(crate) async fn start(
     session_id: Bytes32,
     spec: ReshareSpec,
 ) -> Result<Option<KeyInfo>, ErrorBody> {
-    match take_prepared(inner, &session_id) {
-        Some(Prepared::Reshare(p))
-            if p == ReshareSpec {
-                dealers: Vec::new(),
-                ..spec.clone()
-            } => {}
-        _ => {
-            return Err(err(
-                ErrorCode::BadRequest,
-                "reshare start without a matching prepare",
-            ));
-        }
-    }
-    if !first_start(inner, session_id) {
-        return Err(err(ErrorCode::Replayed, "session already started"));
-    }
+    inner.sessions.start_reshare(session_id, &spec)?;
     if crate::failpoint("reshare_start") {
         // Test hook: die as if killed in the middle of the protocol.
         tracing::error!("failpoint reshare_start: exiting");
         std::process::exit(97);
     }
     let me = inner.identity.address();
-    let public_key = PublicKey::from_sec1(&spec.public_key.0).map_err(|e| engine_err(&e))?;
+    let public_key = PublicKey::from_sec1(&spec.public_key.0).map_err(errors::engine)?;
     let plan = ResharePlan {
         old_parties: spec.old_parties.iter().map(pid).collect(),
         old_threshold: spec.old_threshold,
@@ -153,29 +121,38 @@ pub(crate) async fn start(
         new_threshold: spec.new_threshold,
         public_key,
     };
-    let binding = plan
-        .binding(session_id.0, &spec.key_id)
-        .map_err(|e| engine_err(&e))?;
+    // The binding the engine's `ResharePlan::binding` would make, through the one start path.
+    plan.validate().map_err(errors::engine)?;
+    let operation = if plan.is_refresh() {
+        Operation::Refresh
+    } else {
+        Operation::Reshare
+    };
+    let params = plan.params().map_err(errors::engine)?;
     let old_share = if spec.dealers.contains(&me) {
         let bytes = inner
             .store
             .load_share(&spec.key_id)
-            .map_err(|e| store_err(&e))?
+            .map_err(errors::store)?
             .ok_or_else(|| err(ErrorCode::KeyNotFound, "no share to deal"))?;
-        Some(CoreShare::from_bytes(&bytes).map_err(|e| engine_err(&e))?)
+        Some(CoreShare::from_bytes(&bytes).map_err(errors::engine)?)
     } else {
         None
     };
-    let participants: Vec<Address> = plan.participants().iter().map(|p| Address(p.0)).collect();
-    let (incoming, outgoing) = bridge::delivery(inner.p2p.clone(), session_id.0, participants, me);
-    let timeout = Duration::from_secs(inner.config.timeouts.keygen_secs.max(1));
-    tracing::info!(key_id = %spec.key_id, session = %session_id, "resharing started");
-    let my_id = pid(&me);
-    let new = crate::compute::run(timeout, "resharing", async move {
+    let run = Run {
+        session_id,
+        operation,
+        key_id: &spec.key_id,
+        parties: plan.participants().iter().map(|p| Address(p.0)).collect(),
+        params,
+        timeout: Duration::from_secs(inner.config.timeouts.keygen_secs.max(1)),
+        what: "resharing",
+    };
+    let new = compute::start(inner, run, |binding, me, incoming, outgoing| async move {
         cohort_engine::reshare::reshare(
             &binding,
             &plan,
-            &my_id,
+            &me,
             old_share.as_ref(),
             incoming,
             outgoing,
@@ -184,26 +161,26 @@ pub(crate) async fn start(
     })
     .await?;
     let Some(core) = new else {
-        tracing::info!(key_id = %spec.key_id, "dealt; this node leaves the committee on commit");
+        tracing::info!("dealt; this node leaves the committee on commit");
         return Ok(None);
     };
-    let staged = staged_id(&session_id, &spec.key_id);
-    let parties: Vec<[u8; 20]> = spec.new_parties.iter().map(|p| p.0).collect();
-    match inner
-        .store
-        .begin_keygen(&staged, session_id.0, spec.new_threshold, parties)
-        .map_err(|e| store_err(&e))?
-    {
-        BeginKeygen::Started(_) => {}
-        _ => return Err(err(ErrorCode::Internal, "staged share slot already used")),
-    }
     let pk = core.public_key().uncompressed();
-    let bytes = core.to_bytes().map_err(|e| engine_err(&e))?;
+    let bytes = core.to_bytes().map_err(errors::engine)?;
     inner
         .store
-        .finish_keygen(&staged, session_id.0, &pk, &bytes)
-        .map_err(|e| store_err(&e))?;
-    tracing::info!(key_id = %spec.key_id, "new share staged; waiting for the commit");
+        .put_staged(
+            &StagedShare {
+                key_id: spec.key_id.to_string(),
+                session: session_id.0,
+                threshold: spec.new_threshold,
+                parties: spec.new_parties.iter().map(|p| p.0).collect(),
+                public_key: pk.to_vec(),
+                staged_at_ms: 0,
+            },
+            &bytes,
+        )
+        .map_err(errors::store)?;
+    tracing::info!("new share staged; waiting for the commit");
     Ok(Some(KeyInfo {
         key_id: spec.key_id,
         key_session_id: session_id,
@@ -213,36 +190,29 @@ pub(crate) async fn start(
     }))
 }
 
-fn forget_cached(inner: &Inner, key_id: &str) {
-    if let Ok(mut c) = inner.shares.lock() {
-        c.remove(key_id);
-    }
-}
-
 /// Commit: a new party switches to its staged share (atomically replacing an old one); an old
 /// holder that leaves deletes its share. Idempotent.
 pub(crate) fn commit(
     inner: &Inner,
     session_id: Bytes32,
-    key_id: &str,
+    key_id: &KeyId,
     new_parties: &[Address],
 ) -> Result<(), ErrorBody> {
     let me = inner.identity.address();
-    let staged = staged_id(&session_id, key_id);
-    let current = inner.store.get_key(key_id).map_err(|e| store_err(&e))?;
+    let current = inner.store.get_key(key_id).map_err(errors::store)?;
     if current
         .as_ref()
         .is_some_and(|r| r.key_session_id == session_id.0)
     {
         // Already committed (a resent commit).
-        let _ = inner.store.delete_key(&staged);
+        let _ = inner.store.discard_staged(key_id, session_id.0);
         let _ = inner.store.take_reshare(session_id.0);
         return Ok(());
     }
     let agreed = inner
         .store
         .take_reshare(session_id.0)
-        .map_err(|e| store_err(&e))?;
+        .map_err(errors::store)?;
     if !new_parties.contains(&me) {
         let Some(current) = current else {
             return Ok(()); // already left (a resent commit)
@@ -250,7 +220,7 @@ pub(crate) fn commit(
         // Only a commit of a resharing this node agreed to, of the sharing it still holds,
         // may make it delete its share.
         match agreed {
-            Some((k, held)) if k == key_id && held == current.key_session_id => {}
+            Some((k, held)) if k == key_id.as_str() && held == current.key_session_id => {}
             _ => {
                 return Err(err(
                     ErrorCode::BadRequest,
@@ -258,19 +228,18 @@ pub(crate) fn commit(
                 ));
             }
         }
-        inner.store.delete_key(key_id).map_err(|e| store_err(&e))?;
-        forget_cached(inner, key_id);
-        tracing::info!(%key_id, "left the committee: share deleted");
+        inner.store.delete_key(key_id).map_err(errors::store)?;
+        shares::forget(inner, key_id);
+        tracing::info!("left the committee: share deleted");
         return Ok(());
     }
-    let rec = inner
+    let (staged, bytes) = inner
         .store
-        .get_key(&staged)
-        .map_err(|e| store_err(&e))?
-        .filter(|r| r.status == KeyStatus::Ready)
+        .load_staged(key_id, session_id.0)
+        .map_err(errors::store)?
         .ok_or_else(|| err(ErrorCode::KeyNotFound, "no staged share for this resharing"))?;
     // The commit must name the committee this node's staged share was dealt for.
-    if !rec
+    if !staged
         .parties
         .iter()
         .map(|p| Address(*p))
@@ -281,11 +250,6 @@ pub(crate) fn commit(
             "the commit names another committee than the staged share's",
         ));
     }
-    let bytes = inner
-        .store
-        .load_share(&staged)
-        .map_err(|e| store_err(&e))?
-        .ok_or_else(|| err(ErrorCode::KeyNotFound, "staged share missing"))?;
     match current {
         Some(old) if old.status == KeyStatus::Ready => {
             inner
@@ -294,43 +258,49 @@ pub(crate) fn commit(
                     key_id,
                     old.key_session_id,
                     session_id.0,
-                    rec.threshold,
-                    rec.parties.clone(),
+                    staged.threshold,
+                    staged.parties.clone(),
                     &bytes,
                 )
-                .map_err(|e| store_err(&e))?;
+                .map_err(errors::store)?;
         }
         _ => {
             match inner
                 .store
-                .begin_keygen(key_id, session_id.0, rec.threshold, rec.parties.clone())
-                .map_err(|e| store_err(&e))?
+                .begin_keygen(
+                    key_id,
+                    session_id.0,
+                    staged.threshold,
+                    staged.parties.clone(),
+                )
+                .map_err(errors::store)?
             {
                 BeginKeygen::Started(_) => {}
                 _ => return Err(err(ErrorCode::Internal, "key slot busy at commit")),
             }
-            let pk = rec.public_key.clone().unwrap_or_default();
             inner
                 .store
-                .finish_keygen(key_id, session_id.0, &pk, &bytes)
-                .map_err(|e| store_err(&e))?;
+                .finish_keygen(key_id, session_id.0, &staged.public_key, &bytes)
+                .map_err(errors::store)?;
         }
     }
-    forget_cached(inner, key_id);
-    let _ = inner.store.delete_key(&staged);
-    tracing::info!(%key_id, session = %session_id, "reshared share committed");
+    shares::forget(inner, key_id);
+    let _ = inner.store.discard_staged(key_id, session_id.0);
+    tracing::info!("reshared share committed");
     Ok(())
 }
 
 /// Abort: discards a staged share; the old sharing stays as it was.
-pub(crate) fn abort(inner: &Inner, session_id: Bytes32, key_id: &str) -> Result<(), ErrorBody> {
-    take_prepared(inner, &session_id);
-    let staged = staged_id(&session_id, key_id);
-    let existed = inner.store.delete_key(&staged).map_err(|e| store_err(&e))?;
+pub(crate) fn abort(inner: &Inner, session_id: Bytes32, key_id: &KeyId) -> Result<(), ErrorBody> {
+    inner.sessions.cancel(&session_id);
+    let existed = inner
+        .store
+        .discard_staged(key_id, session_id.0)
+        .map_err(errors::store)?;
     inner
         .store
         .take_reshare(session_id.0)
-        .map_err(|e| store_err(&e))?;
-    tracing::info!(%key_id, session = %session_id, existed, "resharing aborted; staged share discarded");
+        .map_err(errors::store)?;
+    tracing::info!(existed, "resharing aborted; staged share discarded");
     Ok(())
 }
