@@ -324,6 +324,30 @@ impl Op {
         Results { results, missing }
     }
 
+    /// The outcome of a protocol phase: its first failure; else, if anyone gave no result, a
+    /// timeout naming them (and counting them absent); else every party's result.
+    pub(crate) fn completed<T>(
+        &mut self,
+        results: Results<T>,
+        what: &str,
+    ) -> Result<Vec<(Address, T)>, ErrorBody> {
+        if let Some(e) = results.failure() {
+            return Err(e);
+        }
+        if !results.missing.is_empty() {
+            self.record.absent.extend(results.missing.iter().copied());
+            return Err(ErrorBody {
+                code: ErrorCode::Timeout,
+                message: format!(
+                    "{what} did not finish in time on: {}",
+                    crate::record::list(&results.missing)
+                ),
+                culprits: results.missing,
+            });
+        }
+        Ok(results.oks())
+    }
+
     /// Ends the operation: outcome, metrics, the stored record, the log line; late answers
     /// are still gathered afterwards.
     pub(crate) fn finish<T>(

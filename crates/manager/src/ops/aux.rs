@@ -75,21 +75,7 @@ async fn run(mut op: Op) -> Result<(), OpError> {
             },
         )
         .await;
-    let result = match results.failure() {
-        Some(e) => Err(e),
-        None if !results.missing.is_empty() => {
-            op.record.absent.extend(results.missing.iter().copied());
-            Err(ErrorBody {
-                code: ErrorCode::Timeout,
-                message: format!(
-                    "aux-info generation timed out on: {}",
-                    list(&results.missing)
-                ),
-                culprits: results.missing.clone(),
-            })
-        }
-        None => Ok(()),
-    };
+    let result = op.completed(results, "aux-info generation").map(|_| ());
     // Nodes report their new aux state in a Status right after finishing.
     op.finish(result).map(|_| ())
 }

@@ -148,21 +148,13 @@ async fn run(
             },
         )
         .await;
-    if let Some(e) = results.failure() {
-        discard_failed_keygen(&op, &key_id, &parties);
-        return op.finish(Err(e));
-    }
-    if !results.missing.is_empty() {
-        op.record.absent.extend(results.missing.iter().copied());
-        let e = ErrorBody {
-            code: ErrorCode::Timeout,
-            message: format!("keygen did not finish on: {}", list(&results.missing)),
-            culprits: results.missing.clone(),
-        };
-        discard_failed_keygen(&op, &key_id, &parties);
-        return op.finish(Err(e));
-    }
-    let infos: Vec<KeyInfo> = results.oks().into_iter().map(|(_, i)| i).collect();
+    let infos: Vec<KeyInfo> = match op.completed(results, "keygen") {
+        Ok(oks) => oks.into_iter().map(|(_, i)| i).collect(),
+        Err(e) => {
+            discard_failed_keygen(&op, &key_id, &parties);
+            return op.finish(Err(e));
+        }
+    };
     // The registry entry is built from what was asked, not from what nodes say; every node
     // must report exactly that key, with one public key.
     let expected = |i: &KeyInfo| {

@@ -109,14 +109,7 @@ async fn run(mut op: Op, key: &KeyEntry, signers: Vec<Address>) -> Result<(), Er
             },
         )
         .await;
-    let failure = results.failure().or_else(|| {
-        (!results.missing.is_empty()).then(|| ErrorBody {
-            code: ErrorCode::Timeout,
-            message: format!("presigning did not finish on: {}", list(&results.missing)),
-            culprits: results.missing.clone(),
-        })
-    });
-    if let Some(e) = failure {
+    if let Err(e) = op.completed(results, "presigning") {
         return op.finish::<()>(Err(e)).map(|_| ()).map_err(|e| e.error);
     }
     // Keep it only if the key was not reshared meanwhile.

@@ -168,33 +168,28 @@ async fn run(
             },
         )
         .await;
-    let failure = results.failure().or_else(|| {
-        (!results.missing.is_empty()).then(|| ErrorBody {
-            code: ErrorCode::Timeout,
-            message: format!("resharing did not finish on: {}", list(&results.missing)),
-            culprits: results.missing.clone(),
-        })
-    });
-    let failure = failure.or_else(|| {
-        let infos: Vec<(Address, Option<KeyInfo>)> = results.oks();
-        let ok = new_parties.iter().all(|p| {
-            infos.iter().any(|(a, i)| {
-                a == p
-                    && i.as_ref().is_some_and(|i| {
-                        i.public_key == key.public_key
-                            && i.key_session_id == session_id
-                            && i.parties == new_parties
-                            && i.threshold == new_threshold
-                    })
+    let failure = match op.completed(results, "resharing") {
+        Err(e) => Some(e),
+        Ok(infos) => {
+            let ok = new_parties.iter().all(|p| {
+                infos.iter().any(|(a, i)| {
+                    a == p
+                        && i.as_ref().is_some_and(|i| {
+                            i.public_key == key.public_key
+                                && i.key_session_id == session_id
+                                && i.parties == new_parties
+                                && i.threshold == new_threshold
+                        })
+                })
+            });
+            (!ok).then(|| {
+                ErrorBody::new(
+                    ErrorCode::ProtocolFailed,
+                    "new parties did not all report the unchanged key",
+                )
             })
-        });
-        (!ok).then(|| {
-            ErrorBody::new(
-                ErrorCode::ProtocolFailed,
-                "new parties did not all report the unchanged key",
-            )
-        })
-    });
+        }
+    };
     if let Some(e) = failure {
         abort(&op, &key_id, &participants);
         return op.finish(Err(e));

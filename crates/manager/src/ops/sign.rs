@@ -303,20 +303,11 @@ async fn run_presigned(
             },
         )
         .await;
-    if let Some(e) = results.failure() {
-        return Err(e);
-    }
-    if !results.missing.is_empty() {
-        return Err(ErrorBody {
-            code: ErrorCode::Timeout,
-            message: format!(
-                "partial signatures missing from: {}",
-                list(&results.missing)
-            ),
-            culprits: results.missing,
-        });
-    }
-    let partials: Vec<PartialSignature> = results.oks().into_iter().map(|(_, p)| p).collect();
+    let partials: Vec<PartialSignature> = op
+        .completed(results, "presigned signing")?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     let pk = public_key(key)?;
     let sig = cohort_engine::sign::combine(&pk, &digest.0, &partials).map_err(|e| {
         ErrorBody::new(
@@ -358,17 +349,11 @@ async fn run_signing(
             },
         )
         .await;
-    if let Some(e) = results.failure() {
-        return Err(e);
-    }
-    if !results.missing.is_empty() {
-        return Err(ErrorBody {
-            code: ErrorCode::Timeout,
-            message: format!("signers did not finish in time: {}", list(&results.missing)),
-            culprits: results.missing,
-        });
-    }
-    let sigs: Vec<HexBytes> = results.oks().into_iter().map(|(_, s)| s).collect();
+    let sigs: Vec<HexBytes> = op
+        .completed(results, "signing")?
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     if sigs.windows(2).any(|w| w[0] != w[1]) {
         return Err(ErrorBody::new(
             ErrorCode::ProtocolFailed,
