@@ -122,9 +122,15 @@ impl Op {
             span,
             pending: HashSet::new(),
             asked_at: Instant::now(),
-            observe_latency: matches!(kind, OpKind::Sign | OpKind::SignState | OpKind::Presign),
+            observe_latency: false,
             late: None,
         }
+    }
+
+    /// Feeds this operation's prepare → ready times to the [`crate::latency`] model (the
+    /// operations whose signer choice it serves say so).
+    pub(crate) fn learn_latency(&mut self) {
+        self.observe_latency = true;
     }
 
     /// The session id.
@@ -185,7 +191,8 @@ impl Op {
         mut enough: impl FnMut(&OpRecord) -> bool,
     ) -> Vec<(Address, NodeMsg)> {
         let mut ready = Vec::new();
-        while !self.pending.is_empty() && !enough(&self.record) {
+        // `enough` is asked after every answer, the last one included.
+        while !enough(&self.record) && !self.pending.is_empty() {
             let Some((from, inbound)) = self.next(until).await else {
                 break;
             };

@@ -57,7 +57,8 @@ pub(crate) async fn generate(
     key: &KeyEntry,
     signers: Vec<Address>,
 ) -> Result<(), ErrorBody> {
-    let op = Op::new(state, OpKind::Presign, &key.key_id, signers.clone());
+    let mut op = Op::new(state, OpKind::Presign, &key.key_id, signers.clone());
+    op.learn_latency();
     let span = op.span();
     run(op, key, signers).instrument(span).await
 }

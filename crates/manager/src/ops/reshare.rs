@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cohort_wire::{
-    Address, Committee, ErrorBody, ErrorCode, KeyId, KeyInfo, ManagerMsg, NodeMsg, OpKind,
-    ReshareSpec,
+    Address, Committee, ErrorBody, ErrorCode, KeyId, ManagerMsg, NodeMsg, OpKind, ReshareSpec,
 };
 use tracing::Instrument;
 

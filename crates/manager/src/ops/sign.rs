@@ -91,6 +91,7 @@ async fn attempt(
         SignContext::Digest => OpKind::Sign,
     };
     let mut op = Op::new(state, kind, key_id, key.parties.clone());
+    op.learn_latency();
     op.record.digest = Some(digest);
     op.record.retry_of = retry_of;
     if let SignContext::StateBatch {

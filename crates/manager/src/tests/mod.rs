@@ -9,6 +9,7 @@ mod disconnects;
 mod late_answers;
 mod refusals;
 mod reshare_commit;
+mod runtime;
 mod sign_choice;
 
 use std::sync::{Arc, Mutex};

@@ -126,6 +126,42 @@ async fn a_failed_presignature_signing_is_signed_again_in_full() {
 }
 
 #[tokio::test]
+async fn a_late_ready_within_the_grace_completes_a_presignature_set() {
+    let net = Net::new(3, 30, 30);
+    let key = net.seed_key("s", 2, 3);
+    net.node(0, Box::new(super::honest));
+    net.node(1, Box::new(super::honest));
+    net.node(
+        2,
+        except(|_, m| match m {
+            ManagerMsg::KeySignPrepare { session_id, .. } => Some(vec![Act::Later(
+                Duration::from_millis(100),
+                NodeMsg::KeySignReady {
+                    session_id: *session_id,
+                    l2_ms: None,
+                },
+            )]),
+            _ => None,
+        }),
+    );
+    let entry = PoolEntry {
+        id: Bytes32([6; 32]),
+        signers: vec![addr(0), addr(2)],
+        key_session_id: key.key_session_id,
+    };
+    net.state.pool.push("s", entry.clone());
+    ops::sign::sign(&net.state, &id("s"), Bytes32([2; 32]), Default::default())
+        .await
+        .unwrap();
+    let records = net.records();
+    // The presignature path was taken (then fell back, the fake nodes hold no piece).
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].presignature, Some(entry.id));
+    assert_eq!(records[1].signers, entry.signers);
+    assert_eq!(net.state.pool.depth("s"), 0);
+}
+
+#[tokio::test]
 async fn a_signature_by_another_key_is_refused() {
     let net = Net::new(2, 30, 30);
     net.seed_key("s", 2, 2);
