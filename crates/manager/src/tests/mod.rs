@@ -148,7 +148,7 @@ impl Net {
     /// Attaches every member as an honest fake node.
     pub(crate) fn honest_all(&self) {
         for i in 0..self.members.len() {
-            self.node(i, Box::new(|n, m| honest(n, m)));
+            self.node(i, Box::new(honest));
         }
     }
 
