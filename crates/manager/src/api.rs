@@ -16,11 +16,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::State;
-use crate::coord::{self, OpError};
-use crate::registry::KeyEntry;
+use crate::ops;
+use crate::persist::registry::KeyEntry;
+use crate::record::{OpError, Refusal};
 
 /// Largest request body the API reads.
 const MAX_BODY: usize = 1024 * 1024;
+/// Longest request target (path and query) the API reads; longer is 414. Below hyper's own
+/// limit, so that the answer is the API's JSON and not hyper's empty one.
+const MAX_URI: usize = 8 * 1024;
+/// Most header fields, and most header bytes, the API reads; more is 431 (hyper's own limits,
+/// 100 fields and a 400 KiB buffer, stay behind these).
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     let api = Router::new()
@@ -38,8 +46,85 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(ws))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(limits))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+async fn no_route(req: Request) -> ApiError {
+    ApiError::with_status(
+        StatusCode::NOT_FOUND,
+        ErrorCode::BadRequest,
+        format!("no route {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn no_method(req: Request) -> ApiError {
+    ApiError::with_status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Refuses oversized request targets (414) and header sections (431) before routing.
+async fn limits(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI {
+        return ApiError::with_status(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::BadRequest,
+            format!("request target is {target} bytes, the limit is {MAX_URI}"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::with_status(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::BadRequest,
+            format!(
+                "{} header fields, {bytes} bytes; the limits are {MAX_HEADERS} and {MAX_HEADER_BYTES}",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Gives every error answer the documented shape: axum's and tower's own rejections (bad
+/// JSON, bad path, body too large…) come as plain text and are rewritten here.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    let code = match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    ApiError::with_status(status, code, text).into_response()
 }
 
 /// An API error: `{"error": {"code", "message", ...}}` with a fitting status.
@@ -59,10 +144,18 @@ impl ApiError {
         )
     }
 
+    /// An error whose status is the HTTP layer's own (404, 405, 413…), not its code's.
+    fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            ..Self::new(code, message)
+        }
+    }
+
     fn from_body(
         e: ErrorBody,
         absent: Vec<Address>,
-        refused: Vec<coord::Refusal>,
+        refused: Vec<Refusal>,
         ready: Vec<Address>,
         session: Option<Bytes32>,
     ) -> Self {
@@ -93,7 +186,7 @@ impl ApiError {
         if !ready.is_empty() {
             err["ready"] = json!(ready);
         }
-        if let Some(s) = session.filter(|s| s.0 != [0; 32]) {
+        if let Some(s) = session {
             err["session_id"] = json!(s);
         }
         ApiError {
@@ -105,7 +198,7 @@ impl ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        ApiError::from_body(e.error, e.absent, e.refused, e.ready, Some(e.session_id))
+        ApiError::from_body(e.error, e.absent, e.refused, e.ready, e.session_id)
     }
 }
 
@@ -208,11 +301,10 @@ async fn create_key(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: CreateKey = json_body(&body)?;
-    let (entry, record) =
-        detached(
-            async move { coord::keygen(&state, req.key_id, req.threshold, req.parties).await },
-        )
-        .await?;
+    let (entry, record) = detached(async move {
+        ops::keygen::keygen(&state, req.key_id, req.threshold, req.parties).await
+    })
+    .await?;
     let status = if record.is_some() {
         StatusCode::CREATED
     } else {
@@ -234,24 +326,15 @@ async fn get_key(
     Path(key_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let key_id = parse_key_id(key_id)?;
-    let key = coord::live_key(&state, &key_id)?;
+    let key = ops::live_key(&state, &key_id)?;
     let mut v = serde_json::to_value(view(&key))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let pool: Vec<serde_json::Value> = state
-        .pools
-        .lock()
-        .map(|p| {
-            p.get(key_id.as_str())
-                .map(|entries| {
-                    entries
-                        .iter()
-                        .filter(|e| e.key_session_id == key.key_session_id)
-                        .map(|e| json!({ "id": e.id, "signers": e.signers }))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
+        .pool
+        .entries(&key)
+        .iter()
+        .map(|e| json!({ "id": e.id, "signers": e.signers }))
+        .collect();
     v["presignatures"] = json!(pool);
     Ok(Json(v))
 }
@@ -263,7 +346,7 @@ async fn delete_key(
     let key_id = parse_key_id(key_id)?;
     let rec = {
         let key_id = key_id.clone();
-        detached(async move { coord::delete(&state, &key_id).await }).await?
+        detached(async move { ops::delete::delete(&state, &key_id).await }).await?
     };
     Ok(Json(json!({
         "key_id": key_id,
@@ -288,7 +371,7 @@ async fn reshare(
     let key_id = parse_key_id(key_id)?;
     let req: ReshareReq = json_body(&body)?;
     let (entry, rec) = detached(async move {
-        coord::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await
+        ops::reshare::reshare(&state, &key_id, Some(req.parties), Some(req.threshold)).await
     })
     .await?;
     let mut v = serde_json::to_value(view(&entry))
@@ -303,7 +386,7 @@ async fn refresh(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let key_id = parse_key_id(key_id)?;
     let (entry, rec) =
-        detached(async move { coord::reshare(&state, &key_id, None, None).await }).await?;
+        detached(async move { ops::reshare::reshare(&state, &key_id, None, None).await }).await?;
     let mut v = serde_json::to_value(view(&entry))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     v["session_id"] = json!(rec.session_id);
@@ -333,7 +416,7 @@ async fn sign(
     }
     let signed =
         detached(
-            async move { coord::sign(&state, &key_id, req.digest, SignContext::Digest).await },
+            async move { ops::sign::sign(&state, &key_id, req.digest, SignContext::Digest).await },
         )
         .await?;
     Ok(Json(json!({
@@ -374,7 +457,7 @@ async fn sign_state(
         state_roots: req.state_roots.iter().map(|r| Bytes32(*r)).collect(),
     };
     let signed =
-        detached(async move { coord::sign(&state, &key_id, digest, context).await }).await?;
+        detached(async move { ops::sign::sign(&state, &key_id, digest, context).await }).await?;
     // Mantle's Go client sends roots as byte arrays and reads `signature` as Go `[]byte`
     // (base64); every other client gets 0x-hex.
     let signature = if go_client {
@@ -392,21 +475,20 @@ async fn sign_state(
 }
 
 async fn nodes(AxState(state): AxState<Arc<State>>) -> Json<Vec<serde_json::Value>> {
-    let nodes = state.nodes.lock().ok();
-    let ids = state.peer_ids.lock().ok();
     let members = &state.config.members;
     let out = members
         .iter()
         .map(|m| {
-            let conn = nodes.as_ref().and_then(|n| n.get(m));
+            let link = state.links.view(m);
+            let conn = link.conn.as_ref();
             json!({
                 "address": m,
-                "peer_id": ids.as_ref().and_then(|i| i.get(m).cloned()),
+                "peer_id": link.peer_id,
                 "connected": conn.is_some(),
-                "connected_since_ms": conn.map(|c| c.connected_at_ms),
-                "aux_ready": conn.and_then(|c| c.aux_members.as_ref().map(|a| a == members)),
-                "keys": conn.map(|c| c.keys),
-                "primes_ready": conn.map(|c| c.primes_ready),
+                "connected_since_ms": conn.map(|c| c.0),
+                "aux_ready": conn.and_then(|c| c.1.as_ref().map(|a| a == members)),
+                "keys": conn.map(|c| c.2),
+                "primes_ready": conn.map(|c| c.3),
             })
         })
         .collect();

@@ -2,27 +2,70 @@
 //! node key, members only), and coordinates every operation with the prepare → ready → start
 //! handshake. It holds no key shares; it verifies every signature before anyone sees it and
 //! records every operation — who took part, who was absent, the outcome.
+//!
+//! ## The path of one operation
+//!
+//! A signature, `POST /v1/keys/{id}/sign`:
+//!
+//! 1. [`api`] — `router` → `auth` → `sign`: the key id is checked ([`cohort_wire::KeyId`]) and
+//!    the operation runs on a task of its own.
+//! 2. [`ops::sign`] — the key from [`persist::registry`], aux info first if a member lacks it
+//!    ([`ops::aux`]), then an [`handshake::Op`] in its tracing span.
+//! 3. [`handshake::Op::prepare`] — `KeySignPrepare` to every holder through
+//!    [`links::Links::send`] (→ [`ws`] → the node); answers come back through
+//!    [`links::route`] into the operation's inbox until t are ready; [`latency`] learns who was
+//!    fast.
+//! 4. The choice, in [`ops::sign`]: a presignature from [`pool`] whose signer set is ready (one
+//!    round), else the t fastest; the rest are cancelled, late answers go to
+//!    [`handshake::Op::await_late`]; a rejected state batch turns into its rollback.
+//! 5. [`handshake::Op::run_phase`] — `KeySignStart`, the results collected; the signature is
+//!    verified against the key's address; a failed presignature signing is signed again in full
+//!    (`retry_of`).
+//! 6. [`handshake::Op::finish`] — [`record::OpRecord`] into [`persist::oplog`], [`metrics`], the
+//!    log line; the API answers with the signature and the session id.
+//!
+//! A resharing, `POST /v1/keys/{id}/reshare` (and `/refresh`):
+//!
+//! 1. [`api`] → [`ops::reshare`] — the new [`cohort_wire::Committee`] checked, the key's
+//!    [`locks::KeyLock`] taken, aux info ensured ([`ops::aux`]), the key's presignatures
+//!    discarded ([`pool`]).
+//! 2. [`handshake::Op::prepare`] — `KeyResharePrepare` to old and new parties; t_old old
+//!    holders and every new party must be ready.
+//! 3. [`handshake::Op::run_phase`] — `KeyReshareStart` with the dealers, first failure ends it
+//!    (then `KeyReshareAbort`); every new party must report the unchanged key.
+//! 4. The registry switches to the new committee with `pending_commit` = everyone
+//!    ([`persist::registry`]); [`handshake::Op::run_phase`] sends `KeyReshareCommit` and
+//!    collects the confirmations, which [`ops::reshare::confirm_commit`] (a [`links::Hooks`]
+//!    frame hook) takes off `pending_commit`; a node that missed it gets it again from
+//!    [`ops::reshare::redeliver_commits`] when it reconnects.
+//! 5. [`handshake::Op::finish`] records it, as for a signature.
 
 #![forbid(unsafe_code)]
+// `OpError` carries the record's party lists to the API answer; it is built once per failed
+// operation, so its size does not matter and boxing would only add noise.
+#![allow(clippy::result_large_err)]
 
 mod api;
 pub mod config;
-mod coord;
+mod handshake;
+mod latency;
+mod links;
+mod locks;
 pub mod metrics;
+mod ops;
+pub mod persist;
 mod pool;
-pub mod registry;
+mod record;
+#[cfg(test)]
+mod tests;
 mod ws;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-
-use cohort_store::OperationLog;
-use cohort_wire::{Address, Bytes32, ManagerMsg, NodeMsg};
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 pub use config::ManagerConfig;
 use metrics::Metrics;
-use registry::Registry;
+use persist::oplog::OperationLog;
+use persist::registry::Registry;
 
 /// What can stop the manager.
 #[derive(Debug, thiserror::Error)]
@@ -38,58 +81,59 @@ pub enum ManagerError {
     Server(String),
 }
 
-/// One authenticated node connection.
-pub(crate) struct NodeConn {
-    pub tx: mpsc::Sender<ManagerMsg>,
-    pub conn_id: u64,
-    pub connected_at_ms: u64,
-    /// The membership the node has aux info for; None until its first status report, so that
-    /// a fresh connection is not mistaken for a node lacking aux info.
-    pub aux_members: Option<Vec<Address>>,
-    pub keys: u64,
-    pub primes_ready: u64,
-}
+/// What the links tell the operations: redelivery on reconnect, commit confirmations.
+const HOOKS: links::Hooks = links::Hooks {
+    on_connect: &[
+        ops::delete::redeliver_deletes,
+        ops::reshare::redeliver_commits,
+    ],
+    on_frame: &[ops::reshare::confirm_commit],
+};
 
-/// Shared manager state.
+/// Shared manager state: each field is one concern with its own gateway.
 pub(crate) struct State {
     pub config: ManagerConfig,
     pub registry: Registry,
     pub oplog: OperationLog,
     pub metrics: Metrics,
     pub token: Option<String>,
-    pub nodes: Mutex<HashMap<Address, NodeConn>>,
-    pub peer_ids: Mutex<HashMap<Address, String>>,
-    pub waiters: Mutex<HashMap<Bytes32, mpsc::Sender<(Address, NodeMsg)>>>,
-    pub keygen_inflight: Mutex<HashSet<String>>,
+    /// Node connections and operation inboxes.
+    pub links: links::Links,
+    pub hooks: links::Hooks,
+    /// Key ids with a keygen, resharing or deletion in flight.
+    pub key_locks: locks::KeyLocks,
+    /// One aux-info generation at a time.
     pub aux_lock: tokio::sync::Mutex<()>,
-    pub next_conn: std::sync::atomic::AtomicU64,
     /// Presignatures ready per key.
-    pub pools: Mutex<HashMap<String, Vec<pool::PoolEntry>>>,
-    /// Smoothed prepare→ready latency per node (ms), to prefer the fastest signers.
-    pub latency: Mutex<HashMap<Address, f64>>,
-    /// Live operations in flight; background presigning runs only when this is zero.
-    pub active: std::sync::atomic::AtomicUsize,
+    pub pool: pool::PresigPool,
+    /// Who answers fastest, to prefer them as signers.
+    pub latency: latency::Latency,
+    /// Live operations in flight; background presigning runs only when there are none.
+    pub active: locks::Active,
 }
 
 impl State {
-    pub(crate) fn connected(&self) -> Vec<Address> {
-        let nodes = self
-            .nodes
-            .lock()
-            .map(|n| n.keys().copied().collect::<HashSet<_>>());
-        let nodes = nodes.unwrap_or_default();
-        self.config
-            .members
-            .iter()
-            .filter(|m| nodes.contains(m))
-            .copied()
-            .collect()
-    }
-
-    pub(crate) fn send_to(&self, to: &Address, msg: ManagerMsg) -> bool {
-        match self.nodes.lock() {
-            Ok(n) => n.get(to).is_some_and(|c| c.tx.try_send(msg).is_ok()),
-            Err(_) => false,
+    pub(crate) fn new(
+        config: ManagerConfig,
+        registry: Registry,
+        oplog: OperationLog,
+        token: Option<String>,
+    ) -> State {
+        let metrics = Metrics::new();
+        let pool = pool::PresigPool::new(metrics.presignatures_ready.clone());
+        State {
+            config,
+            registry,
+            oplog,
+            metrics,
+            token,
+            links: links::Links::default(),
+            hooks: HOOKS,
+            key_locks: locks::KeyLocks::default(),
+            aux_lock: tokio::sync::Mutex::new(()),
+            pool,
+            latency: latency::Latency::default(),
+            active: locks::Active::default(),
         }
     }
 }
@@ -128,22 +172,7 @@ impl Manager {
             .map_err(|e| {
                 ManagerError::Server(format!("cannot listen on {}: {e}", config.listen))
             })?;
-        let state = Arc::new(State {
-            config,
-            registry,
-            oplog,
-            metrics: Metrics::new(),
-            token,
-            nodes: Mutex::new(HashMap::new()),
-            peer_ids: Mutex::new(HashMap::new()),
-            waiters: Mutex::new(HashMap::new()),
-            keygen_inflight: Mutex::new(HashSet::new()),
-            aux_lock: tokio::sync::Mutex::new(()),
-            next_conn: std::sync::atomic::AtomicU64::new(1),
-            pools: Mutex::new(HashMap::new()),
-            latency: Mutex::new(HashMap::new()),
-            active: std::sync::atomic::AtomicUsize::new(0),
-        });
+        let state = Arc::new(State::new(config, registry, oplog, token));
         Ok(Manager { state, listener })
     }
 
@@ -159,7 +188,7 @@ impl Manager {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ManagerError> {
-        let filler = tokio::spawn(pool::fill(self.state.clone()));
+        let filler = tokio::spawn(ops::presign::fill(self.state.clone()));
         let pruner = tokio::spawn(prune_oplog(self.state.clone()));
         let app = api::router(self.state.clone());
         let result = axum::serve(

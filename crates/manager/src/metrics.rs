@@ -112,17 +112,17 @@ impl Metrics {
         }
     }
 
-    /// Counts one finished operation.
-    pub fn record(&self, operation: &str, outcome: &str, seconds: f64) {
+    /// Counts one finished operation; `outcome` is `ok` or the error code's name.
+    pub fn record(&self, operation: cohort_wire::OpKind, outcome: &str, seconds: f64) {
         self.operations
             .get_or_create(&OpLabels {
-                operation: operation.into(),
+                operation: operation.as_str().into(),
                 outcome: outcome.into(),
             })
             .inc();
         self.latency
             .get_or_create(&OpKind {
-                operation: operation.into(),
+                operation: operation.as_str().into(),
             })
             .observe(seconds);
     }

@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 fn store_is_clone_send_sync() {
     fn check<T: Clone + Send + Sync + 'static>() {}
     check::<Store>();
-    check::<cohort_store::OperationLog>();
 }
 
 #[test]

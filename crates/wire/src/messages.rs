@@ -429,3 +429,69 @@ pub enum NodeMsg {
         nonce: u64,
     },
 }
+
+/// How a node's answer stands in the handshake, so that the manager collects answers of every
+/// operation with one loop instead of matching each operation's message names again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// Phase 1: willing to take part (`*Ready`).
+    Ready,
+    /// Phase 1: refuses, with a reason ([`NodeMsg::Refused`]).
+    Refused,
+    /// Phase 2 or later: the node's result for its part (`*Finish`, `KeySignPartial`,
+    /// `KeyReshareDone`, `KeyDeleted`).
+    Finished,
+    /// Not an answer to an operation (hello, status, error, pong).
+    Other,
+}
+
+impl NodeMsg {
+    /// The operation session this frame answers, if any: what the manager routes by.
+    pub fn session_id(&self) -> Option<Bytes32> {
+        match self {
+            NodeMsg::AuxInfoReady { session_id }
+            | NodeMsg::KeyGenReady { session_id, .. }
+            | NodeMsg::KeySignReady { session_id, .. }
+            | NodeMsg::Refused { session_id, .. }
+            | NodeMsg::AuxInfoFinish { session_id, .. }
+            | NodeMsg::KeyGenFinish { session_id, .. }
+            | NodeMsg::KeySignFinish { session_id, .. }
+            | NodeMsg::KeyDeleted { session_id, .. }
+            | NodeMsg::KeyReshareReady { session_id }
+            | NodeMsg::PresignReady { session_id }
+            | NodeMsg::PresignFinish { session_id, .. }
+            | NodeMsg::KeySignPartial { session_id, .. }
+            | NodeMsg::KeyReshareFinish { session_id, .. }
+            | NodeMsg::KeyReshareDone { session_id, .. } => Some(*session_id),
+            NodeMsg::Hello { .. }
+            | NodeMsg::Status { .. }
+            | NodeMsg::Error { .. }
+            | NodeMsg::Pong { .. } => None,
+        }
+    }
+
+    /// Where this frame stands in the handshake (exhaustive on purpose: a new message must be
+    /// placed here explicitly).
+    pub fn answer_kind(&self) -> AnswerKind {
+        match self {
+            NodeMsg::AuxInfoReady { .. }
+            | NodeMsg::KeyGenReady { .. }
+            | NodeMsg::KeySignReady { .. }
+            | NodeMsg::KeyReshareReady { .. }
+            | NodeMsg::PresignReady { .. } => AnswerKind::Ready,
+            NodeMsg::Refused { .. } => AnswerKind::Refused,
+            NodeMsg::AuxInfoFinish { .. }
+            | NodeMsg::KeyGenFinish { .. }
+            | NodeMsg::KeySignFinish { .. }
+            | NodeMsg::PresignFinish { .. }
+            | NodeMsg::KeySignPartial { .. }
+            | NodeMsg::KeyReshareFinish { .. }
+            | NodeMsg::KeyReshareDone { .. }
+            | NodeMsg::KeyDeleted { .. } => AnswerKind::Finished,
+            NodeMsg::Hello { .. }
+            | NodeMsg::Status { .. }
+            | NodeMsg::Error { .. }
+            | NodeMsg::Pong { .. } => AnswerKind::Other,
+        }
+    }
+}

@@ -2,16 +2,57 @@
 //!
 //! Nothing in it is secret, so it is a separate, unencrypted redb file that needs no
 //! passphrase. Records are indexed by creation order (a monotonic sequence assigned at the
-//! first `put` of a session), so later updates of a session do not reorder the list.
+//! first `put` of a session), so later updates of a session do not reorder the list. It lived
+//! in `cohort-store` (the node's store) until it moved here, beside the manager's registry.
 
-use crate::error::{Result, StoreError};
-use crate::store::now_ms;
-use crate::validate;
 use redb::{
     Builder, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::now_ms;
+
+/// Largest record accepted (the limit `cohort-store` applied to every value).
+const MAX_RECORD_LEN: usize = 16 * 1024 * 1024;
+
+/// Why the operation log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpLogError {
+    /// The record is not acceptable (not JSON, too large).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A stored entry cannot be decoded.
+    #[error("corrupt entry in {table}: {record}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The entry's key.
+        record: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(String),
+}
+
+macro_rules! db_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for OpLogError {
+            fn from(e: $t) -> Self {
+                OpLogError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+type Result<T, E = OpLogError> = std::result::Result<T, E>;
 
 const T_OPS: &str = "operations";
 /// session id → `seq ‖ created_ms ‖ updated_ms` (big-endian u64s) ‖ JSON.
@@ -58,7 +99,7 @@ impl std::fmt::Debug for OperationLog {
 }
 
 fn decode(session_id: [u8; 32], bytes: &[u8]) -> Result<(u64, OperationEntry)> {
-    let corrupt = || StoreError::Corrupt {
+    let corrupt = || OpLogError::Corrupt {
         table: T_OPS,
         record: hex::encode(session_id),
     };
@@ -85,7 +126,7 @@ fn decode(session_id: [u8; 32], bytes: &[u8]) -> Result<(u64, OperationEntry)> {
 
 impl OperationLog {
     /// Opens (or creates) the log at `path`.
-    pub fn open(path: impl AsRef<Path>) -> Result<OperationLog, StoreError> {
+    pub fn open(path: impl AsRef<Path>) -> Result<OperationLog, OpLogError> {
         let path = path.as_ref();
         let db = Builder::new().create(path)?;
         let txn = db.begin_write()?;
@@ -103,10 +144,15 @@ impl OperationLog {
 
     /// Inserts or replaces the record of `session_id`. The JSON is validated (and bounded to
     /// 16 MiB) so readers can trust it; the session keeps its place in the time index.
-    pub fn put(&self, session_id: [u8; 32], record_json: &[u8]) -> Result<(), StoreError> {
-        validate::value("operation record", record_json)?;
+    pub fn put(&self, session_id: [u8; 32], record_json: &[u8]) -> Result<(), OpLogError> {
+        if record_json.len() > MAX_RECORD_LEN {
+            return Err(OpLogError::InvalidInput(format!(
+                "operation record is {} bytes, the limit is {MAX_RECORD_LEN}",
+                record_json.len()
+            )));
+        }
         serde_json::from_slice::<serde::de::IgnoredAny>(record_json).map_err(|e| {
-            StoreError::InvalidInput(format!("operation record is not valid JSON: {e}"))
+            OpLogError::InvalidInput(format!("operation record is not valid JSON: {e}"))
         })?;
         let now = now_ms();
         let txn = self.inner.db.begin_write()?;
@@ -139,7 +185,7 @@ impl OperationLog {
     }
 
     /// The entry of `session_id`, if logged.
-    pub fn get(&self, session_id: [u8; 32]) -> Result<Option<OperationEntry>, StoreError> {
+    pub fn get(&self, session_id: [u8; 32]) -> Result<Option<OperationEntry>, OpLogError> {
         let txn = self.inner.db.begin_read()?;
         let ops = txn.open_table(OPS)?;
         match ops.get(session_id.as_slice())? {
@@ -149,7 +195,7 @@ impl OperationLog {
     }
 
     /// Up to `limit` entries, newest (most recently created) first.
-    pub fn list_recent(&self, limit: usize) -> Result<Vec<OperationEntry>, StoreError> {
+    pub fn list_recent(&self, limit: usize) -> Result<Vec<OperationEntry>, OpLogError> {
         let txn = self.inner.db.begin_read()?;
         let index = txn.open_table(OPS_BY_SEQ)?;
         let ops = txn.open_table(OPS)?;
@@ -157,7 +203,7 @@ impl OperationLog {
         for entry in index.iter()?.rev().take(limit) {
             let (seq, session) = entry?;
             let session_id =
-                <[u8; 32]>::try_from(session.value()).map_err(|_| StoreError::Corrupt {
+                <[u8; 32]>::try_from(session.value()).map_err(|_| OpLogError::Corrupt {
                     table: "operations_by_seq",
                     record: seq.value().to_string(),
                 })?;
@@ -171,7 +217,7 @@ impl OperationLog {
     /// Removes the oldest entries so that at most `keep` remain; returns how many went. The log
     /// is an audit trail, not an archive: without a bound it would grow for as long as the
     /// network signs (one entry per batch).
-    pub fn prune_to(&self, keep: u64) -> Result<u64, StoreError> {
+    pub fn prune_to(&self, keep: u64) -> Result<u64, OpLogError> {
         let txn = self.inner.db.begin_write()?;
         let removed = {
             let mut index = txn.open_table(OPS_BY_SEQ)?;
@@ -193,13 +239,97 @@ impl OperationLog {
     }
 
     /// Number of logged operations.
-    pub fn len(&self) -> Result<u64, StoreError> {
+    pub fn len(&self) -> Result<u64, OpLogError> {
         let txn = self.inner.db.begin_read()?;
         Ok(txn.open_table(OPS)?.len()?)
     }
 
     /// True when nothing has been logged yet.
-    pub fn is_empty(&self) -> Result<bool, StoreError> {
+    pub fn is_empty(&self) -> Result<bool, OpLogError> {
         Ok(self.len()? == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
+    fn temp() -> (crate::tests::TempDir, OperationLog) {
+        let dir = crate::tests::TempDir::new();
+        let log = OperationLog::open(dir.path().join("ops.redb")).unwrap();
+        (dir, log)
+    }
+
+    #[test]
+    fn operation_log_put_get_list_across_reopen() {
+        let dir = crate::tests::TempDir::new();
+        let path = dir.path().join("ops.redb");
+        {
+            let log = OperationLog::open(&path).unwrap();
+            assert!(log.is_empty().unwrap());
+            assert_eq!(log.get(sid(1)).unwrap(), None);
+            for i in 1..=5u8 {
+                log.put(sid(i), format!(r#"{{"op":"keygen","n":{i}}}"#).as_bytes())
+                    .unwrap();
+            }
+            // Updating a session replaces its record but keeps its place.
+            log.put(sid(2), br#"{"op":"keygen","state":"done"}"#)
+                .unwrap();
+        }
+        let log = OperationLog::open(&path).unwrap();
+        assert_eq!(log.len().unwrap(), 5);
+        let two = log.get(sid(2)).unwrap().unwrap();
+        assert_eq!(two.record_json, br#"{"op":"keygen","state":"done"}"#);
+        assert!(two.updated_at_ms >= two.created_at_ms);
+        let ids = |n| -> Vec<[u8; 32]> {
+            log.list_recent(n)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.session_id)
+                .collect()
+        };
+        assert_eq!(ids(3), [sid(5), sid(4), sid(3)]);
+        assert_eq!(ids(100), [sid(5), sid(4), sid(3), sid(2), sid(1)]);
+        assert!(log.list_recent(0).unwrap().is_empty());
+        log.put(sid(6), b"{}").unwrap();
+        assert_eq!(log.list_recent(1).unwrap()[0].session_id, sid(6));
+    }
+
+    #[test]
+    fn operation_log_rejects_invalid_json() {
+        let (_dir, log) = temp();
+        assert!(matches!(
+            log.put(sid(1), b"{not json"),
+            Err(OpLogError::InvalidInput(_))
+        ));
+        assert!(log.is_empty().unwrap());
+    }
+
+    #[test]
+    fn operation_log_prunes_the_oldest_beyond_its_retention() {
+        let (_dir, log) = temp();
+        for i in 1..=10u8 {
+            log.put(sid(i), b"{}").unwrap();
+        }
+        assert_eq!(log.prune_to(20).unwrap(), 0);
+        assert_eq!(log.prune_to(4).unwrap(), 6);
+        assert_eq!(log.len().unwrap(), 4);
+        assert_eq!(log.get(sid(6)).unwrap(), None);
+        let kept: Vec<_> = log
+            .list_recent(100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.session_id)
+            .collect();
+        assert_eq!(kept, [sid(10), sid(9), sid(8), sid(7)]);
+        // New entries still go after the kept ones.
+        log.put(sid(11), b"{}").unwrap();
+        assert_eq!(log.list_recent(1).unwrap()[0].session_id, sid(11));
+        assert_eq!(log.prune_to(0).unwrap(), 5);
+        assert!(log.is_empty().unwrap());
     }
 }
