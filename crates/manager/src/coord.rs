@@ -64,6 +64,10 @@ pub struct OpRecord {
     /// The failed attempt (with a presignature) this signing retried in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<Bytes32>,
+    /// For an answer from the signature cache: the operation that signed it (no protocol
+    /// ran in this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_cache: Option<Bytes32>,
     /// Per willing node, how long its L2 look-up of a state batch took (ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub l2_checks: Vec<(Address, u64)>,
@@ -138,6 +142,7 @@ impl Op {
                 l2_checks: Vec::new(),
                 presignature: None,
                 retry_of: None,
+                from_cache: None,
                 outcome: "running".into(),
                 error: None,
                 culprits: Vec::new(),
@@ -833,7 +838,7 @@ async fn sign_attempt(
         }));
     }
     let session_id = op.session();
-    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    let deadline = Instant::now() + secs(crate::mantle::prepare_secs(&state.config, &context));
     let unreachable = op.broadcast(&key.parties, || ManagerMsg::KeySignPrepare {
         session_id,
         key_id: key_id.to_string(),
@@ -984,15 +989,16 @@ async fn sign_attempt(
         op.broadcast(&ready, || ManagerMsg::KeySignCancel { session_id });
         // Late answers to this session find no operation and are dropped; nodes forget
         // unstarted sessions on their own.
-        let code = if !disagreed.is_empty() {
-            ErrorCode::ContentRejected
-        } else if op
+        // A journal conflict (content that changes what was signed) outranks disagreement.
+        let code = if op
             .record
             .refused
             .iter()
             .any(|r| r.error.code == ErrorCode::JournalConflict)
         {
             ErrorCode::JournalConflict
+        } else if !disagreed.is_empty() {
+            ErrorCode::ContentRejected
         } else {
             ErrorCode::NotEnoughParties
         };

@@ -6,11 +6,14 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod auth;
 pub mod config;
 mod coord;
 pub mod metrics;
+mod mantle;
 mod pool;
 pub mod registry;
+pub mod sigcache;
 mod ws;
 
 use std::collections::{HashMap, HashSet};
@@ -56,7 +59,10 @@ pub(crate) struct State {
     pub registry: Registry,
     pub oplog: OperationLog,
     pub metrics: Metrics,
-    pub token: Option<String>,
+    /// API credentials: the static token and/or Mantle's JWT secret.
+    pub auth: auth::Credentials,
+    /// Verified state-batch signatures, to answer identical requests (None if unopenable).
+    pub sigcache: Option<sigcache::SignatureCache>,
     pub nodes: Mutex<HashMap<Address, NodeConn>>,
     pub peer_ids: Mutex<HashMap<Address, String>>,
     pub waiters: Mutex<HashMap<Bytes32, mpsc::Sender<(Address, NodeMsg)>>>,
@@ -122,7 +128,17 @@ impl Manager {
             .map_err(|e| ManagerError::Store(e.to_string()))?;
         let oplog = OperationLog::open(config.data_dir.join("operations.redb"))
             .map_err(|e| ManagerError::Store(e.to_string()))?;
+        config.validate()?;
         let token = config.api_token()?;
+        let jwt_secret = match &config.jwt_secret_file {
+            Some(p) => Some(auth::read_jwt_secret(p)?),
+            None => None,
+        };
+        let sigcache = sigcache::SignatureCache::open(
+            &config.data_dir.join("signatures.redb"),
+            config.signature_cache_entries,
+        )
+        .map_err(|e| ManagerError::Store(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| {
@@ -133,7 +149,8 @@ impl Manager {
             registry,
             oplog,
             metrics: Metrics::new(),
-            token,
+            auth: auth::Credentials { token, jwt_secret },
+            sigcache: Some(sigcache),
             nodes: Mutex::new(HashMap::new()),
             peer_ids: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),

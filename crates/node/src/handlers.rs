@@ -7,7 +7,7 @@ use cohort_engine::primes::insecure_test_primes;
 use cohort_engine::session::{Operation, PartyId, SessionBinding};
 use cohort_engine::{CoreShare, EngineError, KeyShare, SafePrimes};
 use cohort_rollup::RootCheck;
-use cohort_store::{BeginKeygen, JournalOutcome, KeyRecord, KeyStatus};
+use cohort_store::{BeginKeygen, KeyRecord, KeyStatus};
 use cohort_wire::{
     Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyInfo, ManagerMsg, NodeMsg, SignContext,
 };
@@ -664,7 +664,8 @@ fn plain_digest_allowed(config: &crate::NodeConfig, key_id: &str) -> Result<(), 
 }
 
 /// Checks what a digest is of: the digest must be the content's, the journal must hold no
-/// other digest for its slot, and every state root must match this node's own L2 node.
+/// other root for any of its elements (`batch::check`), and every state root must match this
+/// node's own L2 node.
 /// Returns the journal slot; on a root mismatch, also the start block the node would roll back.
 async fn check_content(
     inner: &Inner,
@@ -693,7 +694,7 @@ async fn check_content(
             state_roots,
         } => (*start_block, *offset_starts_at_index, state_roots),
     };
-    if roots.is_empty() || roots.len() > cohort_rollup::MAX_STATE_ROOTS {
+    if roots.is_empty() || roots.len() > crate::batch::MAX_BATCH_ROOTS {
         return Err((
             err(ErrorCode::BadRequest, "state batch size out of range"),
             None,
@@ -722,22 +723,7 @@ async fn check_content(
             None,
         ));
     }
-    match inner.store.journal_get(key_id, offset) {
-        Ok(Some(prev)) if prev != digest.0 => {
-            return Err((
-                err(
-                    ErrorCode::JournalConflict,
-                    format!(
-                        "journal refusal: slot {offset} of {key_id} was already signed with digest {}",
-                        Bytes32(prev)
-                    ),
-                ),
-                None,
-            ));
-        }
-        Ok(_) => {}
-        Err(e) => return Err((store_err(&e), None)),
-    }
+    crate::batch::check(&inner.store, key_id, offset, &roots).map_err(|e| (e, None))?;
     let Some(l2) = &inner.l2 else {
         if inner.config.insecure_skip_state_check {
             return Ok((Some(offset), None));
@@ -824,22 +810,7 @@ async fn sign_start(
         return Err(err(ErrorCode::Replayed, "session already started"));
     }
     if let Some(slot) = slot {
-        match inner
-            .store
-            .journal_sign(&key_id, slot, digest.0)
-            .map_err(|e| store_err(&e))?
-        {
-            JournalOutcome::Recorded | JournalOutcome::SameDigest => {}
-            JournalOutcome::Conflict { existing } => {
-                return Err(err(
-                    ErrorCode::JournalConflict,
-                    format!(
-                        "journal refusal: slot {slot} of {key_id} was already signed with digest {}",
-                        Bytes32(existing)
-                    ),
-                ));
-            }
-        }
+        crate::batch::record(&inner.store, &key_id, slot, &digest, &context)?;
     }
     if let Some(presig) = presignature {
         return crate::presign::issue_partial(inner, &key_id, presig, &digest, &signers);

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod bridge;
 mod compute;
 pub mod config;
