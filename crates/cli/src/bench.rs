@@ -360,8 +360,7 @@ async fn state_batches(
                     })),
                 )
                 .await?;
-            if status != 200 || body["roll_back"] != json!(false) || body["cached"] == json!(true)
-            {
+            if status != 200 || body["roll_back"] != json!(false) || body["cached"] == json!(true) {
                 bail!("state batch of {size} failed (HTTP {status}): {body}");
             }
             e2e.push(t0.elapsed().as_secs_f64() * 1e3);

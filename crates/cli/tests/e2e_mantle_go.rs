@@ -19,7 +19,8 @@ use common::{Anvil, Devnet, recover, state_batch_digest};
 use serde_json::{Value, json};
 
 /// Debian packages the Go client needs.
-const GO_PACKAGES: &str = "golang-go golang-github-go-resty-resty-dev golang-github-golang-jwt-jwt-dev";
+const GO_PACKAGES: &str =
+    "golang-go golang-github-go-resty-resty-dev golang-github-golang-jwt-jwt-dev";
 
 /// Builds the Go client offline (module mode, no proxy, `replace` to /usr/share/gocode).
 fn build_go_client(out: &Path) -> PathBuf {
@@ -114,7 +115,10 @@ impl GoClient {
     /// Runs one Mantle-style request; returns the client's JSON line.
     async fn sign(&self, start: u64, offset: u64, roots: &[[u8; 32]], jwt: &str) -> Value {
         let file = self.dir.join(format!("roots-{offset}-{}.txt", roots.len()));
-        let text: Vec<String> = roots.iter().map(|r| format!("0x{}", hex::encode(r))).collect();
+        let text: Vec<String> = roots
+            .iter()
+            .map(|r| format!("0x{}", hex::encode(r)))
+            .collect();
         std::fs::write(&file, text.join("\n")).unwrap();
         let run = tokio::process::Command::new(&self.bin)
             .args([
@@ -350,7 +354,11 @@ async fn mantle_go_batch_submitter_against_a_devnet() {
     assert_eq!(ans["ok"], true, "{ans}");
 
     // JWT: a stale iat, a wrong secret, no token: 401, counted by reason.
-    for (mode, reason) in [("stale", "expired"), ("bad", "invalid"), ("none", "missing")] {
+    for (mode, reason) in [
+        ("stale", "expired"),
+        ("bad", "invalid"),
+        ("none", "missing"),
+    ] {
         let ans = go.sign(1, 0, &all[..2], mode).await;
         assert_eq!(ans["status"], 401, "{mode}: {ans}");
         let body: Value = serde_json::from_str(ans["error"].as_str().unwrap()).unwrap();
@@ -374,7 +382,10 @@ async fn mantle_go_batch_submitter_against_a_devnet() {
     let (s, m) = net.get("/api/v1/metrics").await;
     assert_eq!(s, 200);
     let m = m.as_str().unwrap();
-    assert!(metric(m, "cohort_manager_signature_cache_hits_total") >= 2.0, "{m}");
+    assert!(
+        metric(m, "cohort_manager_signature_cache_hits_total") >= 2.0,
+        "{m}"
+    );
     for (t, want) in [(2, "invalid type"), (1, "needs L1 mode")] {
         let (s, err) = net
             .post(

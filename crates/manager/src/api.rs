@@ -30,8 +30,9 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v1/keys/{key_id}/refresh", post(refresh))
         .route(
             "/api/v1/sign/state",
-            post(crate::mantle::sign_state)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::mantle::body_limit())),
+            post(crate::mantle::sign_state).layer(axum::extract::DefaultBodyLimit::max(
+                crate::mantle::body_limit(),
+            )),
         )
         .route("/v1/nodes", get(nodes))
         .route("/v1/operations/{session_id}", get(operation))

@@ -122,7 +122,8 @@ pub fn read_jwt_secret(path: &Path) -> Result<Vec<u8>, ManagerError> {
 pub fn verify_jwt(secret: &[u8], token: &str, now: i64) -> Result<(), AuthFailure> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AuthFailure::Invalid);
     };
@@ -212,14 +213,24 @@ mod tests {
         let ok = mint(&secret, HS, &format!(r#"{{"iat":{now}}}"#));
         assert_eq!(verify_jwt(&secret, &ok, now), Ok(()));
         assert_eq!(verify_jwt(&secret, &ok, now + 60), Ok(()));
-        assert_eq!(verify_jwt(&secret, &ok, now + 61), Err(AuthFailure::Expired));
-        assert_eq!(verify_jwt(&secret, &ok, now - 61), Err(AuthFailure::Expired));
+        assert_eq!(
+            verify_jwt(&secret, &ok, now + 61),
+            Err(AuthFailure::Expired)
+        );
+        assert_eq!(
+            verify_jwt(&secret, &ok, now - 61),
+            Err(AuthFailure::Expired)
+        );
         assert_eq!(verify_jwt(&[8; 32], &ok, now), Err(AuthFailure::Invalid));
         let none = mint(&secret, r#"{"alg":"none"}"#, &format!(r#"{{"iat":{now}}}"#));
         assert_eq!(verify_jwt(&secret, &none, now), Err(AuthFailure::Invalid));
         let no_iat = mint(&secret, HS, r#"{"sub":"x"}"#);
         assert_eq!(verify_jwt(&secret, &no_iat, now), Err(AuthFailure::Invalid));
-        let expired = mint(&secret, HS, &format!(r#"{{"iat":{now},"exp":{}}}"#, now - 1));
+        let expired = mint(
+            &secret,
+            HS,
+            &format!(r#"{{"iat":{now},"exp":{}}}"#, now - 1),
+        );
         assert_eq!(
             verify_jwt(&secret, &expired, now),
             Err(AuthFailure::Expired)
@@ -256,7 +267,12 @@ mod tests {
         std::fs::write(&path, format!("0x{}\n", "ab".repeat(32))).unwrap();
         assert_eq!(read_jwt_secret(&path).unwrap(), vec![0xab; 32]);
         std::fs::write(&path, "ab".repeat(16)).unwrap();
-        assert!(read_jwt_secret(&path).unwrap_err().to_string().contains("32 bytes"));
+        assert!(
+            read_jwt_secret(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("32 bytes")
+        );
         std::fs::write(&path, "zz").unwrap();
         assert!(read_jwt_secret(&path).is_err());
         std::fs::remove_dir_all(&dir).ok();

@@ -123,8 +123,7 @@ impl ManagerConfig {
 
     /// Refuses settings that cannot work: a batch limit no frame could carry.
     pub fn validate(&self) -> Result<(), crate::ManagerError> {
-        if self.max_state_roots == 0 || self.max_state_roots > cohort_wire::MAX_FRAME_STATE_ROOTS
-        {
+        if self.max_state_roots == 0 || self.max_state_roots > cohort_wire::MAX_FRAME_STATE_ROOTS {
             return Err(crate::ManagerError::Config(format!(
                 "max_state_roots = {} is out of range: between 1 and {} (what one manager-node frame of {} bytes carries)",
                 self.max_state_roots,

@@ -45,9 +45,11 @@ pub(crate) fn prepare_secs(config: &crate::ManagerConfig, context: &SignContext)
         _ => 0,
     };
     let t = &config.timeouts;
-    t.prepare_secs
-        .max(1)
-        .saturating_add(roots.saturating_mul(t.prepare_per_1000_roots_secs).div_ceil(1000))
+    t.prepare_secs.max(1).saturating_add(
+        roots
+            .saturating_mul(t.prepare_per_1000_roots_secs)
+            .div_ceil(1000),
+    )
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -133,7 +135,10 @@ pub(crate) async fn sign_state(
     let raw: Value = json_body(&body)?;
     request_type(&raw)?;
     let max = state.config.max_state_roots;
-    if let Some(n) = raw.get("state_roots").and_then(Value::as_array).map(Vec::len)
+    if let Some(n) = raw
+        .get("state_roots")
+        .and_then(Value::as_array)
+        .map(Vec::len)
         && n > max
     {
         return Err(bad(format!(
@@ -142,8 +147,8 @@ pub(crate) async fn sign_state(
         )));
     }
     let go_client = cohort_rollup::is_go_encoded(&raw);
-    let req: StateBatchRequest = serde_json::from_value(raw)
-        .map_err(|e| bad(format!("bad state batch: {e}")))?;
+    let req: StateBatchRequest =
+        serde_json::from_value(raw).map_err(|e| bad(format!("bad state batch: {e}")))?;
     if req.end_block().is_none() {
         return Err(bad("block range overflows"));
     }
@@ -249,7 +254,10 @@ mod tests {
         // The manager waits longer than a node's default L2 look-up of the same batch.
         let l2 = cohort_rollup::L2Settings::default();
         for n in [1, 1000, 3001, 8192, cohort_wire::MAX_FRAME_STATE_ROOTS] {
-            assert!(prepare_secs(&c, &batch(n)) > l2.deadline_for(n).as_secs(), "{n}");
+            assert!(
+                prepare_secs(&c, &batch(n)) > l2.deadline_for(n).as_secs(),
+                "{n}"
+            );
         }
         // 9000 Go-encoded roots (the largest form) fit the body limit.
         let roots = vec![vec![255u8; 32]; 9000];

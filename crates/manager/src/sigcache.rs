@@ -77,7 +77,10 @@ impl SignatureCache {
     pub fn get(&self, key_id: &str, digest: &[u8; 32]) -> Result<Option<Cached>, CacheError> {
         let txn = self.db.begin_read().map_err(db)?;
         let table = txn.open_table(ENTRIES).map_err(db)?;
-        match table.get(record_key(key_id, digest).as_slice()).map_err(db)? {
+        match table
+            .get(record_key(key_id, digest).as_slice())
+            .map_err(db)?
+        {
             Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db),
             None => Ok(None),
         }
@@ -116,7 +119,9 @@ impl SignatureCache {
                 seq,
             })
             .map_err(db)?;
-            entries.insert(key.as_slice(), value.as_slice()).map_err(db)?;
+            entries
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(db)?;
             order.insert(seq, key.as_slice()).map_err(db)?;
             while order.len().map_err(db)? > self.max_entries {
                 let Some((_, oldest)) = order.pop_first().map_err(db)? else {

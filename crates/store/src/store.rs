@@ -7,8 +7,8 @@ use crate::keys;
 use crate::meta;
 use crate::seal::Sealer;
 use crate::tables::{
-    AUX, IDENTITY, JOURNAL, JOURNAL_ROOTS, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES, SHARES,
-    USED_PRESIGS,
+    AUX, IDENTITY, JOURNAL, JOURNAL_ROOTS, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES,
+    SHARES, USED_PRESIGS,
 };
 use rand::RngCore;
 use rand::rngs::OsRng;

@@ -162,7 +162,9 @@ fn batches_are_journaled_per_element_and_may_grow_but_never_change() {
     assert_eq!(store.journal_root("k", 12).unwrap(), Some(first[2]));
     // A batch overlapping the end with a changed root is refused at the first change.
     assert_eq!(
-        store.journal_sign_batch("k", 16, &[[102; 32], [1; 32]]).unwrap(),
+        store
+            .journal_sign_batch("k", 16, &[[102; 32], [1; 32]])
+            .unwrap(),
         BatchJournalOutcome::Extends { known: 1, new: 1 }
     );
     assert!(matches!(
@@ -174,7 +176,11 @@ fn batches_are_journaled_per_element_and_may_grow_but_never_change() {
         store.journal_sign_batch("k2", 12, &[[0xee; 32]]).unwrap(),
         BatchJournalOutcome::Extends { known: 0, new: 1 }
     );
-    assert!(store.journal_sign_batch("k", u64::MAX, &roots(1, 2)).is_err());
+    assert!(
+        store
+            .journal_sign_batch("k", u64::MAX, &roots(1, 2))
+            .is_err()
+    );
 }
 
 #[test]
@@ -200,7 +206,10 @@ fn racing_batch_writes_never_sign_two_roots_for_one_index() {
     assert_eq!(recorded, 1, "{outcomes:?}");
     let winner = store.journal_root("k", 0).unwrap().unwrap();
     for o in &outcomes {
-        if let BatchJournalOutcome::Conflict { index, existing, .. } = o {
+        if let BatchJournalOutcome::Conflict {
+            index, existing, ..
+        } = o
+        {
             assert_eq!((*index, *existing), (0, winner));
         }
     }
