@@ -34,6 +34,9 @@ pub const FRAME_OVERHEAD_BYTES: usize = 16 * 1024;
 pub const MAX_FRAME_STATE_ROOTS: usize =
     (MAX_FRAME_BYTES - FRAME_OVERHEAD_BYTES) / FRAME_BYTES_PER_ROOT;
 
+// A frame carries the managers' default batch limit (8192 roots).
+const _: () = assert!(MAX_FRAME_STATE_ROOTS >= 8192);
+
 /// Why a frame was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -146,7 +149,6 @@ mod tests {
         let text = encode(msg.clone());
         assert!(text.len() <= MAX_FRAME_BYTES, "{}", text.len());
         assert_eq!(decode::<ManagerMsg>(&text).unwrap().msg, msg);
-        assert!(MAX_FRAME_STATE_ROOTS >= 8192);
     }
 
     #[test]
