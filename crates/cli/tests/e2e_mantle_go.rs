@@ -193,7 +193,7 @@ async fn mantle_go_batch_submitter_against_a_devnet() {
         .unwrap();
     anvil.mine_with_transfers(5).await;
     anvil
-        .rpc("anvil_mine", json!(["0x1392"])) // 5010
+        .rpc("anvil_mine", json!(["0x13ec"])) // 5100: blocks up to 8210
         .await
         .unwrap();
     let all = anvil_roots(&anvil, 1, 8200).await;
