@@ -21,6 +21,10 @@ pub struct Api {
     /// File holding the API bearer token, if the manager requires one.
     #[arg(long, env = "COHORT_API_TOKEN_FILE", global = true)]
     pub token_file: Option<PathBuf>,
+    /// File holding a Mantle-style JWT secret (32 bytes hex): a fresh HS256 JWT is sent
+    /// with every request, for a manager with `jwt_secret_file`.
+    #[arg(long, env = "COHORT_JWT_SECRET_FILE", global = true)]
+    pub jwt_secret_file: Option<PathBuf>,
     /// Request timeout in seconds.
     #[arg(long, default_value_t = 300, global = true)]
     pub timeout_secs: u64,
@@ -93,6 +97,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    jwt_secret: Option<Vec<u8>>,
 }
 
 impl ApiClient {
@@ -107,6 +112,10 @@ impl ApiClient {
             ),
             None => None,
         };
+        let jwt_secret = match &api.jwt_secret_file {
+            Some(p) => Some(cohort_manager::auth::read_jwt_secret(p)?),
+            None => None,
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(api.timeout_secs.max(1)))
             .build()?;
@@ -114,6 +123,7 @@ impl ApiClient {
             http,
             base: api.api.trim_end_matches('/').to_string(),
             token,
+            jwt_secret,
         })
     }
 
@@ -127,6 +137,9 @@ impl ApiClient {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
+        } else if let Some(secret) = &self.jwt_secret {
+            let now = cohort_manager::auth::unix_now();
+            req = req.bearer_auth(cohort_manager::auth::mint_jwt(secret, now));
         }
         if let Some(b) = body {
             req = req.json(&b);

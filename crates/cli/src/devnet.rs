@@ -53,6 +53,10 @@ pub struct DevnetArgs {
     /// Presignatures the manager keeps ready per key (0: always sign in full).
     #[arg(long, default_value_t = 2)]
     pub presign_pool: usize,
+    /// Run the manager with Mantle JWT auth: this file holds the batch submitter's
+    /// `jwt_secret` (32 bytes hex); the devnet's own calls send fresh JWTs signed with it.
+    #[arg(long)]
+    pub jwt_secret_file: Option<PathBuf>,
     /// Skip the sample keygen and signature.
     #[arg(long)]
     pub no_sample: bool,
@@ -70,6 +74,8 @@ pub struct Cluster {
     pub manager_config: PathBuf,
     /// API base URL.
     pub api_url: String,
+    /// The manager's `jwt_secret_file`, if set; the cluster's client signs JWTs with it.
+    pub jwt_secret_file: Option<PathBuf>,
     children: Vec<(String, Child)>,
 }
 
@@ -176,6 +182,9 @@ impl Cluster {
             state_key_id: STATE_KEY.into(),
             presign_pool_depth: presign_pool,
             api_token_file: None,
+            jwt_secret_file: None,
+            max_state_roots: cohort_rollup::DEFAULT_MAX_STATE_ROOTS,
+            signature_cache_entries: 100_000,
             oplog_retention: 1_000_000,
             timeouts: Default::default(),
         };
@@ -188,6 +197,7 @@ impl Cluster {
             node_configs,
             manager_config,
             api_url: format!("http://{api}"),
+            jwt_secret_file: None,
             children: Vec::new(),
         })
     }
@@ -208,6 +218,20 @@ impl Cluster {
             std::fs::write(self.dir.join(format!("{name}.pid")), pid.to_string())?;
         }
         self.children.push((name, child));
+        Ok(())
+    }
+
+    /// Makes the manager require Mantle JWTs signed with the secret in `path` (checked now).
+    pub fn use_jwt_secret_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", path.display()))?;
+        cohort_manager::auth::read_jwt_secret(&path)?;
+        let text = std::fs::read_to_string(&self.manager_config)?;
+        let mut config = ManagerConfig::from_toml(&text)?;
+        config.jwt_secret_file = Some(path.clone());
+        std::fs::write(&self.manager_config, toml::to_string_pretty(&config)?)?;
+        self.jwt_secret_file = Some(path);
         Ok(())
     }
 
@@ -243,6 +267,7 @@ impl Cluster {
         ApiClient::new(&Api {
             api: self.api_url.clone(),
             token_file: None,
+            jwt_secret_file: self.jwt_secret_file.clone(),
             timeout_secs: 900,
         })
     }
@@ -330,6 +355,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         &args.l2_rpc,
         args.presign_pool,
     )?;
+    if let Some(f) = &args.jwt_secret_file {
+        cluster.use_jwt_secret_file(f)?;
+    }
     println!(
         "devnet: {} nodes, threshold {}, data and logs in {}",
         args.nodes,
@@ -349,6 +377,12 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         println!(
             "devnet: the nodes check state batches against {}",
             args.l2_rpc.join(", ")
+        );
+    }
+    if let Some(f) = &cluster.jwt_secret_file {
+        println!(
+            "devnet: the API needs Mantle JWTs (HS256, iat within 60 s) signed with the secret in {}",
+            f.display()
         );
     }
     println!(

@@ -153,7 +153,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     let (mut ws, _) = connect(&net).await;
     let huge = format!(
         "{{\"v\":1,\"type\":\"Hello\",\"pad\":\"{}\"}}",
-        "x".repeat(400 * 1024)
+        "x".repeat(cohort_wire::MAX_FRAME_BYTES + 64 * 1024)
     );
     let _ = ws.send(Message::text(huge)).await;
     let ans = next_json(&mut ws).await;

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cohort_engine::PublicKey;
-use cohort_rollup::StateBatchRequest;
 use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, KeyId, SignContext};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,7 +36,12 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v1/keys/{key_id}/sign", post(sign))
         .route("/v1/keys/{key_id}/reshare", post(reshare))
         .route("/v1/keys/{key_id}/refresh", post(refresh))
-        .route("/api/v1/sign/state", post(sign_state))
+        .route(
+            "/api/v1/sign/state",
+            post(crate::mantle::sign_state).layer(axum::extract::DefaultBodyLimit::max(
+                crate::mantle::body_limit(),
+            )),
+        )
         .route("/v1/nodes", get(nodes))
         .route("/v1/operations/{session_id}", get(operation))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
@@ -45,6 +49,9 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .merge(api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        // Mantle's manager's routes, for tooling pointed at it.
+        .route("/ping", get(crate::mantle::ping))
+        .route("/api/v1/metrics", get(metrics))
         .route("/v1/ws", get(ws))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
@@ -134,7 +141,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::from_body(
             ErrorBody::new(code, message),
             Vec::new(),
@@ -150,6 +157,15 @@ impl ApiError {
             status,
             ..Self::new(code, message)
         }
+    }
+
+    /// The error's message, for tests.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> String {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn from_body(
@@ -214,23 +230,12 @@ async fn auth(
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &state.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Constant-time comparison of the token.
-        let ok = given.is_some_and(|g| {
-            g.len() == token.len()
-                && g.bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        });
-        if !ok {
-            return ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token")
-                .into_response();
-        }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(why) = state.auth.check(given, crate::auth::unix_now()) {
+        state.metrics.auth_failure(why.label());
+        return ApiError::new(ErrorCode::Unauthorized, why.message()).into_response();
     }
     next.run(req).await
 }
@@ -272,11 +277,11 @@ struct CreateKey {
 
 /// The one key-id rule at the API's edge: a bad id is a 400 naming the rule, before any
 /// operation starts.
-fn parse_key_id(s: String) -> Result<KeyId, ApiError> {
+pub(crate) fn parse_key_id(s: String) -> Result<KeyId, ApiError> {
     KeyId::new(s).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad JSON body: {e}")))
 }
@@ -284,7 +289,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 /// Runs an operation on a task of its own: a client that hangs up cancels its HTTP handler,
 /// and that must not stop a protocol half-way (a keygen in flight, a reshare between its
 /// commit messages, a delete sent to half the nodes). The operation finishes and is recorded.
-async fn detached<T: Send + 'static>(
+pub(crate) async fn detached<T: Send + 'static>(
     op: impl std::future::Future<Output = Result<T, OpError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::spawn(op).await {
@@ -421,54 +426,6 @@ async fn sign(
         .await?;
     Ok(Json(json!({
         "signature": signed.signature.to_hex(),
-        "signers": signed.record.signers,
-        "session_id": signed.record.session_id,
-    })))
-}
-
-/// Mantle's batch submitter endpoint: sign a batch of L2 state roots once enough nodes have
-/// checked every root against their own L2 node, or sign the rollback when enough disagree.
-async fn sign_state(
-    AxState(state): AxState<Arc<State>>,
-    body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let raw: serde_json::Value = json_body(&body)?;
-    let go_client = cohort_rollup::is_go_encoded(&raw);
-    let req: StateBatchRequest = serde_json::from_value(raw)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad state batch: {e}")))?;
-    if req.end_block().is_none() {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "block range overflows",
-        ));
-    }
-    let key_id = parse_key_id(
-        req.key_id
-            .clone()
-            .unwrap_or_else(|| state.config.state_key_id.clone()),
-    )?;
-    let digest = Bytes32(cohort_rollup::state_batch_digest(
-        &req.state_roots,
-        req.offset_starts_at_index,
-    ));
-    let context = SignContext::StateBatch {
-        start_block: req.start_block,
-        offset_starts_at_index: req.offset_starts_at_index,
-        state_roots: req.state_roots.iter().map(|r| Bytes32(*r)).collect(),
-    };
-    let signed =
-        detached(async move { ops::sign::sign(&state, &key_id, digest, context).await }).await?;
-    // Mantle's Go client sends roots as byte arrays and reads `signature` as Go `[]byte`
-    // (base64); every other client gets 0x-hex.
-    let signature = if go_client {
-        use base64::Engine as _;
-        json!(base64::engine::general_purpose::STANDARD.encode(signed.signature.0))
-    } else {
-        json!(signed.signature.to_hex())
-    };
-    Ok(Json(json!({
-        "signature": signature,
-        "roll_back": signed.roll_back,
         "signers": signed.record.signers,
         "session_id": signed.record.session_id,
     })))

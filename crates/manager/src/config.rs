@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub struct ManagerTimeouts {
     /// Phase 1 (prepare → ready). Default 10.
     pub prepare_secs: u64,
+    /// Added to `prepare_secs` per 1000 roots of a state batch, so that the nodes' L2
+    /// look-ups of a big batch finish inside phase 1 (keep it above the nodes'
+    /// `[l2] deadline_per_1000_roots_secs`). Default 3.
+    pub prepare_per_1000_roots_secs: u64,
     /// Keygen run, after start. Default 180.
     pub keygen_secs: u64,
     /// Signing run, after start. Default 120.
@@ -25,6 +29,7 @@ impl Default for ManagerTimeouts {
     fn default() -> Self {
         ManagerTimeouts {
             prepare_secs: 10,
+            prepare_per_1000_roots_secs: 3,
             keygen_secs: 180,
             sign_secs: 120,
             aux_secs: 900,
@@ -57,6 +62,22 @@ pub struct ManagerConfig {
     /// File holding a bearer token for the HTTP API; no token file means no API auth.
     #[serde(default)]
     pub api_token_file: Option<PathBuf>,
+    /// File holding Mantle's `jwt_secret` (32 bytes as hex, like the batch submitter's
+    /// setting): HS256 JWTs with an `iat` within 60 s are then accepted as API credentials,
+    /// besides the static token. Default none.
+    #[serde(default)]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Most state roots one `POST /api/v1/sign/state` batch may carry; a bigger batch gets
+    /// 400. The HTTP body limit and the batch deadlines scale with it. At most
+    /// `cohort_wire::MAX_FRAME_STATE_ROOTS` (what one manager ↔ node frame carries).
+    /// Default 8192.
+    #[serde(default = "default_max_state_roots")]
+    pub max_state_roots: usize,
+    /// Verified state-batch signatures kept (in `signatures.redb`) so that an identical
+    /// request is answered with the identical signature without running the protocol;
+    /// the oldest are pruned beyond this. Default 100 000.
+    #[serde(default = "default_signature_cache")]
+    pub signature_cache_entries: u64,
     /// Operation records kept (`GET /v1/operations/{id}`); older ones are pruned every few
     /// minutes. Default 1 000 000 (a few GB at most; about two years of one batch a minute).
     #[serde(default = "default_oplog_retention")]
@@ -72,6 +93,14 @@ fn default_listen() -> String {
 
 fn default_pool_depth() -> usize {
     2
+}
+
+fn default_max_state_roots() -> usize {
+    cohort_rollup::DEFAULT_MAX_STATE_ROOTS
+}
+
+fn default_signature_cache() -> u64 {
+    100_000
 }
 
 fn default_oplog_retention() -> u64 {
@@ -90,6 +119,19 @@ impl ManagerConfig {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Self, crate::ManagerError> {
         toml::from_str(text).map_err(|e| crate::ManagerError::Config(e.to_string()))
+    }
+
+    /// Refuses settings that cannot work: a batch limit no frame could carry.
+    pub fn validate(&self) -> Result<(), crate::ManagerError> {
+        if self.max_state_roots == 0 || self.max_state_roots > cohort_wire::MAX_FRAME_STATE_ROOTS {
+            return Err(crate::ManagerError::Config(format!(
+                "max_state_roots = {} is out of range: between 1 and {} (what one manager-node frame of {} bytes carries)",
+                self.max_state_roots,
+                cohort_wire::MAX_FRAME_STATE_ROOTS,
+                cohort_wire::MAX_FRAME_BYTES
+            )));
+        }
+        Ok(())
     }
 
     /// The API token, if one is configured.
@@ -129,6 +171,16 @@ mod tests {
             ManagerTimeouts::default().prepare_secs
         );
         assert_eq!(c.oplog_retention, default_oplog_retention());
+        assert_eq!(c.max_state_roots, 8192);
+        assert_eq!(c.signature_cache_entries, default_signature_cache());
+        assert_eq!(c.timeouts.prepare_per_1000_roots_secs, 3);
+        c.validate().unwrap();
+        let mut big = c.clone();
+        big.max_state_roots = cohort_wire::MAX_FRAME_STATE_ROOTS + 1;
+        let e = big.validate().unwrap_err().to_string();
+        assert!(e.contains("max_state_roots"), "{e}");
+        big.max_state_roots = cohort_wire::MAX_FRAME_STATE_ROOTS;
+        big.validate().unwrap();
         assert!(ManagerConfig::from_toml("listen = 1").is_err());
     }
 

@@ -46,16 +46,19 @@
 #![allow(clippy::result_large_err)]
 
 mod api;
+pub mod auth;
 pub mod config;
 mod handshake;
 mod latency;
 mod links;
 mod locks;
+mod mantle;
 pub mod metrics;
 mod ops;
 pub mod persist;
 mod pool;
 mod record;
+pub mod sigcache;
 #[cfg(test)]
 mod tests;
 mod ws;
@@ -96,7 +99,10 @@ pub(crate) struct State {
     pub registry: Registry,
     pub oplog: OperationLog,
     pub metrics: Metrics,
-    pub token: Option<String>,
+    /// API credentials: the static token and/or Mantle's JWT secret.
+    pub auth: auth::Credentials,
+    /// Verified state-batch signatures, to answer identical requests (None if unopenable).
+    pub sigcache: Option<sigcache::SignatureCache>,
     /// Node connections and operation inboxes.
     pub links: links::Links,
     pub hooks: links::Hooks,
@@ -117,7 +123,8 @@ impl State {
         config: ManagerConfig,
         registry: Registry,
         oplog: OperationLog,
-        token: Option<String>,
+        auth: auth::Credentials,
+        sigcache: Option<sigcache::SignatureCache>,
     ) -> State {
         let metrics = Metrics::new();
         let pool = pool::PresigPool::new(metrics.presignatures_ready.clone());
@@ -126,7 +133,8 @@ impl State {
             registry,
             oplog,
             metrics,
-            token,
+            auth,
+            sigcache,
             links: links::Links::default(),
             hooks: HOOKS,
             key_locks: locks::KeyLocks::default(),
@@ -166,13 +174,29 @@ impl Manager {
             .map_err(|e| ManagerError::Store(e.to_string()))?;
         let oplog = OperationLog::open(config.data_dir.join("operations.redb"))
             .map_err(|e| ManagerError::Store(e.to_string()))?;
+        config.validate()?;
         let token = config.api_token()?;
+        let jwt_secret = match &config.jwt_secret_file {
+            Some(p) => Some(auth::read_jwt_secret(p)?),
+            None => None,
+        };
+        let sigcache = sigcache::SignatureCache::open(
+            &config.data_dir.join("signatures.redb"),
+            config.signature_cache_entries,
+        )
+        .map_err(|e| ManagerError::Store(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| {
                 ManagerError::Server(format!("cannot listen on {}: {e}", config.listen))
             })?;
-        let state = Arc::new(State::new(config, registry, oplog, token));
+        let state = Arc::new(State::new(
+            config,
+            registry,
+            oplog,
+            auth::Credentials { token, jwt_secret },
+            Some(sigcache),
+        ));
         Ok(Manager { state, listener })
     }
 

@@ -42,6 +42,17 @@ pub struct Metrics {
     pub presignatures_used: Counter,
     /// Presignature signings that failed and fell back to full signing.
     pub presignature_fallbacks: Counter,
+    /// API requests refused 401, by reason (missing, invalid, expired).
+    pub auth_failures: Family<ReasonLabel, Counter>,
+    /// State batches answered from the cache of verified signatures.
+    pub signature_cache_hits: Counter,
+}
+
+/// Label of the authentication-failure counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// missing, invalid or expired.
+    pub reason: String,
 }
 
 /// Label of per-key metrics.
@@ -99,7 +110,21 @@ impl Metrics {
             "Presignature signings that fell back to full signing",
             presignature_fallbacks.clone(),
         );
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        let signature_cache_hits = Counter::default();
+        registry.register(
+            "auth_failures",
+            "API requests refused 401, by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "signature_cache_hits",
+            "State batches answered from the signature cache",
+            signature_cache_hits.clone(),
+        );
         Metrics {
+            auth_failures,
+            signature_cache_hits,
             presignatures_ready,
             presignatures_generated,
             presignatures_used,
@@ -125,6 +150,15 @@ impl Metrics {
                 operation: operation.as_str().into(),
             })
             .observe(seconds);
+    }
+
+    /// Counts one refused API request.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Text exposition format.

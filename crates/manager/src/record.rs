@@ -48,6 +48,10 @@ pub struct OpRecord {
     /// The failed attempt (with a presignature) this signing retried in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<Bytes32>,
+    /// For an answer from the signature cache: the operation that signed it (no protocol
+    /// ran in this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_cache: Option<Bytes32>,
     /// Per willing node, how long its L2 look-up of a state batch took (ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub l2_checks: Vec<(Address, u64)>,
@@ -86,6 +90,7 @@ impl OpRecord {
             roll_back: false,
             presignature: None,
             retry_of: None,
+            from_cache: None,
             l2_checks: Vec::new(),
             outcome: OpOutcome::Running,
             error: None,
@@ -158,13 +163,15 @@ impl OpError {
 }
 
 /// The code a failed prepare answers with, from the mix of refusals (one rule, tested in
-/// `tests::refusal_codes`): a content disagreement first (the state-batch rollback path keys on
-/// it), then a journal conflict (a second digest for a signed slot), then a node without its
-/// L2, then a keygen already running; otherwise, simply too few willing parties.
+/// `tests::refusal_codes`): a journal conflict first (the request would change a root already
+/// signed for a state-chain element — the one thing a batch submitter must not retry), then a
+/// content disagreement, then a node without its L2, then a keygen already running; otherwise,
+/// simply too few willing parties. (The rollback path reads the disagreements itself, before
+/// any failure is answered.)
 pub(crate) fn refusal_code(refused: &[Refusal]) -> ErrorCode {
     const PRIORITY: [ErrorCode; 4] = [
-        ErrorCode::ContentRejected,
         ErrorCode::JournalConflict,
+        ErrorCode::ContentRejected,
         ErrorCode::L2Unavailable,
         ErrorCode::KeyPending,
     ];

@@ -41,6 +41,7 @@ pub mod config;
 mod dispatch;
 mod errors;
 pub mod identity;
+mod journal;
 mod link;
 #[doc = include_str!("../docs/operations.md")]
 pub mod operations {}

@@ -26,6 +26,11 @@ pub struct L2Settings {
     /// manager's `prepare_secs`, so that a slow L2 node is reported as such, not as absent.
     /// Default 8.
     pub deadline_secs: u64,
+    /// Extra deadline per 1000 roots of a batch, in seconds, so that a big batch (Mantle's
+    /// 3001, up to the manager's `max_state_roots`) is looked up in full: the deadline of a
+    /// batch of n roots is `deadline_secs + ceil(n * deadline_per_1000_roots_secs / 1000)`.
+    /// Keep it below the manager's `prepare_per_1000_roots_secs`. Default 2.
+    pub deadline_per_1000_roots_secs: u64,
 }
 
 impl Default for L2Settings {
@@ -35,6 +40,7 @@ impl Default for L2Settings {
             attempts: 3,
             batch_size: 250,
             deadline_secs: 8,
+            deadline_per_1000_roots_secs: 2,
         }
     }
 }
@@ -107,6 +113,16 @@ fn parse_root(block: &Value) -> Option<[u8; 32]> {
         *b = u8::from_str_radix(h.get(2 * k..2 * k + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+impl L2Settings {
+    /// The deadline of the look-up of a batch of `roots` roots.
+    pub fn deadline_for(&self, roots: usize) -> Duration {
+        let extra = (roots as u64)
+            .saturating_mul(self.deadline_per_1000_roots_secs)
+            .div_ceil(1000);
+        Duration::from_secs(self.deadline_secs.max(1).saturating_add(extra))
+    }
 }
 
 impl L2Client {
@@ -254,7 +270,7 @@ impl L2Client {
         roots: &[[u8; 32]],
     ) -> Result<(RootCheck, Duration), L2Error> {
         let t0 = Instant::now();
-        let deadline = Duration::from_secs(self.settings.deadline_secs.max(1));
+        let deadline = self.settings.deadline_for(roots.len());
         let l2 = tokio::time::timeout(deadline, self.state_roots(start_block, roots.len()))
             .await
             .map_err(|_| {
@@ -285,6 +301,14 @@ impl L2Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_look_up_deadline_grows_with_the_batch() {
+        let s = L2Settings::default();
+        assert_eq!(s.deadline_for(1), Duration::from_secs(9));
+        assert_eq!(s.deadline_for(3001), Duration::from_secs(8 + 7));
+        assert_eq!(s.deadline_for(8192), Duration::from_secs(8 + 17));
+    }
 
     #[test]
     fn urls_lose_credentials_paths_and_queries_before_they_are_shown() {

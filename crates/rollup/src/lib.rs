@@ -16,8 +16,14 @@ pub use request::{StateBatchRequest, flexible_u64, is_go_encoded};
 use alloy_primitives::{B256, U256, keccak256};
 use alloy_sol_types::SolValue;
 
-/// Most roots one batch may carry: bounds every message that carries a batch.
-pub const MAX_STATE_ROOTS: usize = 2048;
+/// Most roots a batch request may carry before it is even parsed: a bound on the decoder's
+/// work. What a deployment accepts is the manager's `max_state_roots` (default
+/// [`DEFAULT_MAX_STATE_ROOTS`]), itself at most what one manager ↔ node frame carries.
+pub const MAX_STATE_ROOTS: usize = 16_384;
+
+/// The manager's default `max_state_roots`: Mantle's batch submitter builds batches of up to
+/// `MAX_STATE_ROOT_ELEMENTS` (3000 by default) + 1 roots, and operators raise that setting.
+pub const DEFAULT_MAX_STATE_ROOTS: usize = 8192;
 
 /// `keccak256(abi.encode(bytes32[] state_roots, uint256 offset_starts_at_index))` — the digest
 /// Mantle's state-commitment chain verifies.

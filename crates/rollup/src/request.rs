@@ -49,7 +49,7 @@ fn roots<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
     }
     if v.len() > MAX_STATE_ROOTS {
         return Err(D::Error::custom(format!(
-            "{} state roots; at most {MAX_STATE_ROOTS} per batch",
+            "{} state roots; at most {MAX_STATE_ROOTS} per request",
             v.len()
         )));
     }

@@ -1,10 +1,16 @@
 //! The signing journal: at most one digest per (key, slot), so a node never signs two
 //! different contents for the same slot (anti-equivocation across managers and restarts).
 //! Entries survive key deletion on purpose.
+//!
+//! State batches are journaled per state-chain element instead ([`Store::journal_sign_batch`]):
+//! what must never happen is two different roots signed for the same element index. A batch
+//! is a run of elements from `offset_starts_at_index` on, and Mantle's batch submitter
+//! rebuilds a batch after a lost or reverted transaction with the same offset and more roots
+//! (a different digest); a per-slot digest would refuse that forever and halt the chain.
 
 use crate::error::StoreError;
 use crate::store::Store;
-use crate::tables::{JOURNAL, T_JOURNAL, scoped};
+use crate::tables::{JOURNAL, JOURNAL_ROOTS, T_JOURNAL, T_JOURNAL_ROOTS, scoped};
 use crate::validate;
 use redb::ReadableTable;
 
@@ -20,6 +26,80 @@ pub enum JournalOutcome {
         /// The digest already signed for the slot.
         existing: [u8; 32],
     },
+}
+
+/// Result of [`Store::journal_sign_batch`] and [`Store::journal_check_batch`]; only
+/// `Conflict` forbids signing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchJournalOutcome {
+    /// No element of the batch was signed before, or some were (with the same roots) and the
+    /// others are new: the new ones are now recorded (by `journal_sign_batch`).
+    Extends {
+        /// Elements already recorded with the same root.
+        known: u64,
+        /// Elements not recorded before.
+        new: u64,
+    },
+    /// Every element is recorded with the same root: a retry of signed content.
+    AllKnown,
+    /// An element is recorded with another root: refuse to sign. Nothing was recorded.
+    Conflict {
+        /// The first conflicting state-chain element index.
+        index: u64,
+        /// The root signed for it.
+        existing: [u8; 32],
+        /// The batch's root for it.
+        batch: [u8; 32],
+    },
+}
+
+fn decode_root(key_id: &str, index: u64, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        table: T_JOURNAL_ROOTS,
+        record: format!("{key_id}/{index}"),
+    })
+}
+
+/// Compares `roots` (elements `offset..`) with what `table` holds; returns the outcome and
+/// the indices (relative to `offset`) that are new.
+fn compare_batch(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key_id: &str,
+    offset: u64,
+    roots: &[[u8; 32]],
+) -> Result<(BatchJournalOutcome, Vec<usize>), StoreError> {
+    let mut fresh = Vec::new();
+    for (k, root) in roots.iter().enumerate() {
+        let index = offset
+            .checked_add(k as u64)
+            .ok_or_else(|| StoreError::InvalidInput("state-chain index overflows".into()))?;
+        let record = scoped(key_id, &index.to_be_bytes());
+        match table.get(record.as_slice())? {
+            Some(g) => {
+                let existing = decode_root(key_id, index, g.value())?;
+                if existing != *root {
+                    return Ok((
+                        BatchJournalOutcome::Conflict {
+                            index,
+                            existing,
+                            batch: *root,
+                        },
+                        Vec::new(),
+                    ));
+                }
+            }
+            None => fresh.push(k),
+        }
+    }
+    let outcome = if fresh.is_empty() {
+        BatchJournalOutcome::AllKnown
+    } else {
+        BatchJournalOutcome::Extends {
+            known: (roots.len() - fresh.len()) as u64,
+            new: fresh.len() as u64,
+        }
+    };
+    Ok((outcome, fresh))
 }
 
 fn decode(key_id: &str, slot: u64, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -55,6 +135,56 @@ impl Store {
                     table.insert(record.as_slice(), digest.as_slice())?;
                     Ok((JournalOutcome::Recorded, true))
                 }
+            }
+        })
+    }
+
+    /// Atomically records `roots` as signed for the state-chain elements `offset..` of
+    /// `key_id`, unless one of them is recorded with another root (then nothing is recorded).
+    pub fn journal_sign_batch(
+        &self,
+        key_id: &str,
+        offset: u64,
+        roots: &[[u8; 32]],
+    ) -> Result<BatchJournalOutcome, StoreError> {
+        validate::key_id(key_id)?;
+        self.write(|txn| {
+            let mut table = txn.open_table(JOURNAL_ROOTS)?;
+            let (outcome, fresh) = compare_batch(&table, key_id, offset, roots)?;
+            if fresh.is_empty() {
+                return Ok((outcome, false));
+            }
+            for k in fresh {
+                let record = scoped(key_id, &(offset + k as u64).to_be_bytes());
+                table.insert(record.as_slice(), roots[k].as_slice())?;
+            }
+            Ok((outcome, true))
+        })
+    }
+
+    /// What [`Store::journal_sign_batch`] would answer, without recording: the willingness
+    /// check of a node before it agrees to sign a batch.
+    pub fn journal_check_batch(
+        &self,
+        key_id: &str,
+        offset: u64,
+        roots: &[[u8; 32]],
+    ) -> Result<BatchJournalOutcome, StoreError> {
+        validate::key_id(key_id)?;
+        self.read(|txn| {
+            let table = txn.open_table(JOURNAL_ROOTS)?;
+            compare_batch(&table, key_id, offset, roots).map(|(o, _)| o)
+        })
+    }
+
+    /// The root recorded for state-chain element `index` of `key_id`.
+    pub fn journal_root(&self, key_id: &str, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let record = scoped(key_id, &index.to_be_bytes());
+        self.read(|txn| {
+            let table = txn.open_table(JOURNAL_ROOTS)?;
+            match table.get(record.as_slice())? {
+                Some(g) => decode_root(key_id, index, g.value()).map(Some),
+                None => Ok(None),
             }
         })
     }

@@ -36,7 +36,7 @@ mod tables;
 mod validate;
 
 pub use error::StoreError;
-pub use journal::JournalOutcome;
+pub use journal::{BatchJournalOutcome, JournalOutcome};
 pub use kdf::KdfParams;
 pub use keys::{BeginKeygen, INTERRUPTED_KEYGEN_REASON, KeyRecord, KeyStatus};
 pub use staged::{OpenedStaged, StagedShare};

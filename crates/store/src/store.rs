@@ -7,8 +7,8 @@ use crate::keys;
 use crate::meta;
 use crate::seal::Sealer;
 use crate::tables::{
-    AUX, IDENTITY, JOURNAL, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES, SHARES, STAGED,
-    USED_PRESIGS,
+    AUX, IDENTITY, JOURNAL, JOURNAL_ROOTS, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES,
+    SHARES, STAGED, USED_PRESIGS,
 };
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -69,6 +69,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(USED_PRESIGS)?;
     txn.open_table(IDENTITY)?;
     txn.open_table(JOURNAL)?;
+    txn.open_table(JOURNAL_ROOTS)?;
     txn.open_table(RESHARES)?;
     txn.open_table(STAGED)?;
     Ok(())

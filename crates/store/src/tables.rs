@@ -18,6 +18,7 @@ pub(crate) const T_IDENTITY: &str = "identity";
 pub(crate) const T_JOURNAL: &str = "journal";
 pub(crate) const T_RESHARES: &str = "reshares";
 pub(crate) const T_STAGED: &str = "staged_shares";
+pub(crate) const T_JOURNAL_ROOTS: &str = "journal_roots";
 
 /// Format parameters: version, salt, KDF parameters, verifier, counters.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new(T_META);
@@ -40,6 +41,10 @@ pub(crate) const USED_PRESIGS: TableDefinition<&[u8], u64> = TableDefinition::ne
 pub(crate) const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new(T_IDENTITY);
 /// Signing journal: scoped(key id, slot BE) → 32-byte digest.
 pub(crate) const JOURNAL: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_JOURNAL);
+/// Per-element signing journal of state batches: scoped(key id, state-chain element index BE)
+/// → the 32-byte root signed for that index.
+pub(crate) const JOURNAL_ROOTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(T_JOURNAL_ROOTS);
 /// Resharings this node prepared as an old holder: session id → sharing held ‖ key id.
 pub(crate) const RESHARES: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_RESHARES);
 /// Shares staged by a resharing until its commit: scoped(key id, session id) → `StoredStaged`

@@ -24,8 +24,24 @@ pub use peer::{PeerFrame, PeerKind};
 /// Version of the manager ↔ node protocol; a frame of another version is refused.
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// Largest manager ↔ node frame accepted (requests carry digests and party lists, never bulk).
-pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// Largest manager ↔ node frame accepted. The bulkiest frames are a state batch's
+/// `KeySignPrepare` and `KeySignStart`, which carry every root: 1 MiB holds
+/// [`MAX_FRAME_STATE_ROOTS`] of them, above Mantle's batches (up to 3001 roots by default).
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Bytes one state root takes in a frame: `"0x` + 64 hex digits + `",`.
+pub const FRAME_BYTES_PER_ROOT: usize = 69;
+
+/// Room a batch frame needs besides its roots (ids, digest, key id, signer list).
+pub const FRAME_OVERHEAD_BYTES: usize = 16 * 1024;
+
+/// Most state roots one manager ↔ node frame can carry: the ceiling of every configurable
+/// batch limit (a manager refuses a `max_state_roots` above it at start).
+pub const MAX_FRAME_STATE_ROOTS: usize =
+    (MAX_FRAME_BYTES - FRAME_OVERHEAD_BYTES) / FRAME_BYTES_PER_ROOT;
+
+// A frame carries the managers' default batch limit (8192 roots).
+const _: () = assert!(MAX_FRAME_STATE_ROOTS >= 8192);
 
 /// Why a frame was refused.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +134,27 @@ mod tests {
             decode::<ManagerMsg>("{\"v\":1,\"type\":\"NoSuchThing\"}"),
             Err(WireError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_batch_of_the_frame_ceiling_fits_a_frame() {
+        let roots = vec![Bytes32([0xab; 32]); MAX_FRAME_STATE_ROOTS];
+        let ctx = SignContext::StateBatch {
+            start_block: u64::MAX,
+            offset_starts_at_index: u64::MAX - 1,
+            state_roots: roots,
+        };
+        let msg = ManagerMsg::KeySignStart {
+            session_id: Bytes32([1; 32]),
+            key_id: KeyId::new("k".repeat(128)).unwrap(),
+            digest: Bytes32([2; 32]),
+            context: ctx,
+            signers: vec![Address([3; 20]); 64],
+            presignature: Some(Bytes32([4; 32])),
+        };
+        let text = encode(msg.clone());
+        assert!(text.len() <= MAX_FRAME_BYTES, "{}", text.len());
+        assert_eq!(decode::<ManagerMsg>(&text).unwrap().msg, msg);
     }
 
     #[test]

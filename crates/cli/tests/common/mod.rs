@@ -60,6 +60,9 @@ pub struct Devnet {
     pub members: Vec<String>,
     /// stdout lines of the devnet up to its `api:` line.
     pub output: Vec<String>,
+    /// A Mantle JWT secret the manager requires (`--jwt-secret-file`): every call then sends
+    /// a fresh HS256 JWT signed with it.
+    pub jwt_secret: Option<Vec<u8>>,
     devnet: Child,
     restarted: Vec<Child>,
 }
@@ -134,6 +137,7 @@ impl Devnet {
             http,
             members,
             output,
+            jwt_secret: None,
             devnet,
             restarted: Vec::new(),
         }
@@ -154,6 +158,10 @@ impl Devnet {
         body: Option<Value>,
     ) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.api));
+        if let Some(secret) = &self.jwt_secret {
+            let now = cohort_manager::auth::unix_now();
+            req = req.bearer_auth(cohort_manager::auth::mint_jwt(secret, now));
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -122,7 +122,7 @@ async fn run(
     let state = op.state.clone();
     let t = usize::from(key.threshold);
     let session_id = op.session();
-    let deadline = Instant::now() + secs(state.config.timeouts.prepare_secs);
+    let deadline = Instant::now() + secs(crate::mantle::prepare_secs(&state.config, &context));
     let ready = op
         .prepare(
             &key.parties,

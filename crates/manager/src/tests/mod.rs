@@ -97,6 +97,9 @@ impl Net {
             state_key_id: "state".into(),
             presign_pool_depth: 0,
             api_token_file: None,
+            jwt_secret_file: None,
+            max_state_roots: 8192,
+            signature_cache_entries: 1000,
             oplog_retention: 1000,
             timeouts: ManagerTimeouts {
                 prepare_secs,
@@ -104,12 +107,19 @@ impl Net {
                 sign_secs: run_secs,
                 aux_secs: run_secs,
                 handshake_secs: 1,
+                prepare_per_1000_roots_secs: 3,
             },
         };
         let registry = Registry::open(&dir.path().join("keys.redb")).unwrap();
         let oplog = OperationLog::open(dir.path().join("operations.redb")).unwrap();
         Net {
-            state: Arc::new(State::new(config, registry, oplog, None)),
+            state: Arc::new(State::new(
+                config,
+                registry,
+                oplog,
+                crate::auth::Credentials::default(),
+                None,
+            )),
             members,
             key: SigningKey::random(&mut rand::thread_rng()),
             seen: Arc::new(Mutex::new(Vec::new())),
@@ -391,6 +401,10 @@ fn refusal_codes() {
             r(ErrorCode::JournalConflict),
             r(ErrorCode::ContentRejected)
         ]),
+        ErrorCode::JournalConflict
+    );
+    assert_eq!(
+        refusal_code(&[r(ErrorCode::L2Unavailable), r(ErrorCode::ContentRejected)]),
         ErrorCode::ContentRejected
     );
     assert_eq!(

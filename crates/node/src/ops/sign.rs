@@ -1,7 +1,7 @@
 //! Signing (design table, row "sign" — [`crate::operations`]): exactly t of the willing sign. A
 //! node is willing only if the key is READY (and the sharing the one the manager names), it
 //! agrees with the content — a state batch's roots checked against its own L2 node — and its
-//! journal holds no other digest for the same slot. A node that disagrees with a batch may sign
+//! journal holds no other root for any state-chain element of the batch. A node that disagrees with a batch may sign
 //! only that batch's rollback.
 
 use std::sync::Arc;
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use cohort_engine::session::Operation;
 use cohort_rollup::{BatchError, RootCheck};
-use cohort_store::JournalOutcome;
 use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyId, NodeMsg, SignContext};
 
 use crate::compute::{self, Run};
@@ -123,7 +122,8 @@ fn batch_error(e: BatchError) -> ErrorBody {
 }
 
 /// Checks what a digest is of: the batch's pure rules ([`cohort_rollup::check_batch`]), the
-/// journal (no other digest for the slot), then every root against this node's own L2 node.
+/// journal ([`crate::journal::check`]: no other root for any of its elements), then every root
+/// against this node's own L2 node.
 pub(crate) async fn check_content(
     inner: &Inner,
     key_id: &str,
@@ -162,12 +162,8 @@ pub(crate) async fn check_content(
     ) {
         return Verdict::Refuse(batch_error(e));
     }
-    match inner.store.journal_get(key_id, offset) {
-        Ok(Some(prev)) if prev != digest.0 => {
-            return Verdict::Refuse(journal_conflict(key_id, offset, prev));
-        }
-        Ok(_) => {}
-        Err(e) => return Verdict::Refuse(errors::store(e)),
+    if let Err(e) = crate::journal::check(&inner.store, key_id, offset, &roots) {
+        return Verdict::Refuse(e);
     }
     let Some(l2) = &inner.l2 else {
         if inner.config.insecure_skip_state_check {
@@ -220,16 +216,6 @@ pub(crate) async fn check_content(
     }
 }
 
-fn journal_conflict(key_id: &str, slot: u64, existing: [u8; 32]) -> ErrorBody {
-    err(
-        ErrorCode::JournalConflict,
-        format!(
-            "journal refusal: slot {slot} of {key_id} was already signed with digest {}",
-            Bytes32(existing)
-        ),
-    )
-}
-
 /// Phase 2: record the slot in the journal, then sign — with a presignature (one round, the
 /// partial goes back to the manager) or the full protocol.
 pub(crate) async fn start(
@@ -245,16 +231,7 @@ pub(crate) async fn start(
         .sessions
         .start_sign(session_id, &key_id, &digest, &context)?;
     if let Some(slot) = slot {
-        match inner
-            .store
-            .journal_sign(&key_id, slot, digest.0)
-            .map_err(errors::store)?
-        {
-            JournalOutcome::Recorded | JournalOutcome::SameDigest => {}
-            JournalOutcome::Conflict { existing } => {
-                return Err(journal_conflict(&key_id, slot, existing));
-            }
-        }
+        crate::journal::record(&inner.store, &key_id, slot, &digest, &context)?;
     }
     if let Some(presig) = presignature {
         return ops::presign::issue_partial(inner, &key_id, presig, &digest, &signers);
