@@ -343,18 +343,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     {
         let dir = net.path().join("node-2");
         let pass = std::fs::read(dir.join("passphrase")).unwrap();
-        // The process may still be exiting: its store opens once the file lock is released.
-        let mut opened = None;
-        for _ in 0..100 {
-            match cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()) {
-                Ok(s) => {
-                    opened = Some(s);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        let store = opened.expect("the killed node's store opens");
+        let store = open_killed_store(&dir, &pass).await;
         assert_eq!(store.recovered_pending(), ["crash".to_string()]);
         let rec = store.get_key("crash").unwrap().unwrap();
         assert_eq!(rec.status, cohort_store::KeyStatus::Error);
@@ -376,8 +365,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     let member_key = {
         let dir = net.path().join("node-1");
         let pass = std::fs::read(dir.join("passphrase")).unwrap();
-        let store =
-            cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()).unwrap();
+        let store = open_killed_store(&dir, &pass).await;
         let secret = store.get_identity().unwrap().unwrap();
         SigningKey::from_slice(&secret[..]).unwrap()
     };
@@ -414,4 +402,18 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     net.wait_connected(3).await;
     still_serving(&net).await;
     net.stop().await;
+}
+
+/// Opens a just-killed node's store: the process may still be exiting, and its store opens
+/// once the file lock is released (within 10 s).
+async fn open_killed_store(dir: &std::path::Path, pass: &[u8]) -> cohort_store::Store {
+    let mut last = None;
+    for _ in 0..100 {
+        match cohort_store::Store::open(dir.join("node.redb"), pass, Default::default()) {
+            Ok(s) => return s,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the killed node's store does not open: {last:?}");
 }

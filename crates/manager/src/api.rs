@@ -179,9 +179,10 @@ impl ApiError {
             ErrorCode::BadRequest | ErrorCode::NotAParty => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::KeyNotFound => StatusCode::NOT_FOUND,
-            ErrorCode::KeyPending | ErrorCode::JournalConflict | ErrorCode::Replayed => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::KeyPending
+            | ErrorCode::KeyExists
+            | ErrorCode::JournalConflict
+            | ErrorCode::Replayed => StatusCode::CONFLICT,
             ErrorCode::KeyNotReady | ErrorCode::ContentRejected => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::L2Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotEnoughParties | ErrorCode::AuxMissing => StatusCode::SERVICE_UNAVAILABLE,

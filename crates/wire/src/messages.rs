@@ -18,6 +18,8 @@ pub enum ErrorCode {
     KeyNotFound,
     /// A keygen for this key id is already running.
     KeyPending,
+    /// A key with this id already exists with another committee or threshold.
+    KeyExists,
     /// The key exists but cannot be used (ERROR status).
     KeyNotReady,
     /// The node is not a party of this key or operation.

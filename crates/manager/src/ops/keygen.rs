@@ -57,7 +57,7 @@ fn same_key(k: KeyEntry, threshold: u16, parties: Option<&[Address]>) -> Result<
         return Ok(k);
     }
     Err(OpError::new(
-        ErrorCode::KeyPending,
+        ErrorCode::KeyExists,
         format!(
             "key {} already exists as {}-of-{} ({}); it is not generated again with other parameters",
             k.key_id,

@@ -139,6 +139,7 @@ async fn creating_an_existing_key_with_other_parameters_is_409_naming_it() {
     let (s, v) = call(&net, post("/v1/keys", r#"{"key_id":"rel","threshold":3}"#)).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     shape(&v);
+    assert_eq!(v["error"]["code"], "key_exists");
     assert!(
         v["error"]["message"]
             .as_str()

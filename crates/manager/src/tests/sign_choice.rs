@@ -236,7 +236,7 @@ async fn keygen_creates_once_and_refuses_other_parameters_with_409() {
         let e = ops::keygen::keygen(&net.state, id("k"), t, parties)
             .await
             .unwrap_err();
-        assert_eq!(e.error.code, ErrorCode::KeyPending);
+        assert_eq!(e.error.code, ErrorCode::KeyExists);
         assert!(
             e.error.message.contains("key k already exists as 2-of-3"),
             "{}",

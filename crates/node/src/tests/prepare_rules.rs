@@ -251,11 +251,22 @@ async fn the_content_verdicts() {
             l2_ms: None
         }
     );
-    // The journal: another digest for slot 10 is refused.
-    node.inner.store.journal_sign("state", 10, [9; 32]).unwrap();
+    // The journal: a signed prefix that the batch re-sends unchanged and extends is fine…
+    node.inner
+        .store
+        .journal_sign_batch("state", 10, &roots[..1])
+        .unwrap();
+    let v = check_content(&node.inner, "state", &digest, &ctx).await;
+    assert!(matches!(v, Verdict::Agree { .. }), "{v:?}");
+    // …another root signed for one of its elements (index 11) is refused, naming it.
+    node.inner
+        .store
+        .journal_sign_batch("state", 11, &[[9u8; 32]])
+        .unwrap();
     let v = check_content(&node.inner, "state", &digest, &ctx).await;
     assert!(
-        matches!(&v, Verdict::Refuse(e) if e.code == ErrorCode::JournalConflict),
+        matches!(&v, Verdict::Refuse(e) if e.code == ErrorCode::JournalConflict
+            && e.message.contains("element 11")),
         "{v:?}"
     );
 }
