@@ -260,14 +260,16 @@ pub(crate) fn confirm_commit(state: &State, from: Address, msg: &NodeMsg) {
     else {
         return;
     };
-    if let Ok(Some(mut k)) = state.registry.get(key_id)
-        && k.key_session_id == *session_id
-        && k.pending_commit.contains(&from)
-    {
-        k.pending_commit.retain(|a| *a != from);
-        if let Err(e) = state.registry.put(&k) {
-            tracing::error!(error = %e, "registry write failed");
+    // One transaction per confirmation: several links confirm at once.
+    let confirmed = state.registry.update(key_id, |k| {
+        if k.key_session_id != *session_id || !k.pending_commit.contains(&from) {
+            return false;
         }
+        k.pending_commit.retain(|a| *a != from);
+        true
+    });
+    if let Err(e) = confirmed {
+        tracing::error!(error = %e, "registry write failed");
     }
 }
 

@@ -69,6 +69,37 @@ impl Registry {
         txn.commit().map_err(e)
     }
 
+    /// Changes one entry in a single write transaction (redb runs one at a time), so that
+    /// concurrent read-modify-writes — confirmations arriving on several links at once —
+    /// cannot lose each other's change. `change` returns whether it changed anything; returns
+    /// whether the entry existed.
+    pub fn update(
+        &self,
+        key_id: &str,
+        change: impl FnOnce(&mut KeyEntry) -> bool,
+    ) -> Result<bool, RegistryError> {
+        let txn = self.db.begin_write().map_err(e)?;
+        let existed = {
+            let mut table = txn.open_table(KEYS).map_err(e)?;
+            let current: Option<KeyEntry> = match table.get(key_id).map_err(e)? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(e)?),
+                None => None,
+            };
+            match current {
+                Some(mut entry) => {
+                    if change(&mut entry) {
+                        let bytes = serde_json::to_vec(&entry).map_err(e)?;
+                        table.insert(key_id, bytes.as_slice()).map_err(e)?;
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.commit().map_err(e)?;
+        Ok(existed)
+    }
+
     /// A key entry (including tombstones).
     pub fn get(&self, key_id: &str) -> Result<Option<KeyEntry>, RegistryError> {
         let txn = self.db.begin_read().map_err(e)?;
@@ -89,5 +120,46 @@ impl Registry {
             out.push(serde_json::from_slice(v.value()).map_err(e)?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let dir = crate::tests::TempDir::new();
+        let reg = std::sync::Arc::new(Registry::open(&dir.path().join("keys.redb")).unwrap());
+        let parties: Vec<Address> = (0..8u8).map(|i| Address([i; 20])).collect();
+        reg.put(&KeyEntry {
+            key_id: cohort_wire::KeyId::new("k").unwrap(),
+            key_session_id: Bytes32([1; 32]),
+            threshold: 2,
+            parties: parties.clone(),
+            public_key: HexBytes(vec![4; 65]),
+            deleted: false,
+            created_at_ms: 0,
+            pending_commit: parties.clone(),
+        })
+        .unwrap();
+        let threads: Vec<_> = parties
+            .iter()
+            .map(|p| {
+                let (reg, p) = (reg.clone(), *p);
+                std::thread::spawn(move || {
+                    reg.update("k", |k| {
+                        k.pending_commit.retain(|a| *a != p);
+                        true
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        assert!(reg.get("k").unwrap().unwrap().pending_commit.is_empty());
+        assert!(!reg.update("nope", |_| true).unwrap());
     }
 }
