@@ -6,7 +6,7 @@
 //! [`aux_info_gen`](crate::aux::aux_info_gen) when needed.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -95,9 +95,29 @@ pub enum PrimeEvent {
 /// Background safe-prime search with a bounded queue.
 pub struct PrimePool {
     rx: Mutex<Receiver<SafePrimes>>,
-    ready: Arc<AtomicUsize>,
+    ready: Arc<Ready>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+}
+
+/// The number of pairs in the queue. A worker holds the lock across its send and its increment,
+/// and a consumer takes the lock before its decrement, so a pair taken the instant it arrives
+/// is never subtracted before it was added (an atomic counter underflowed there).
+#[derive(Default)]
+struct Ready(Mutex<usize>);
+
+impl Ready {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        // A panic while holding this lock cannot leave the count torn: it is one integer.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn taken(&self) {
+        let mut n = self.lock();
+        *n = n.saturating_sub(1);
+    }
 }
 
 impl PrimePool {
@@ -118,7 +138,7 @@ impl PrimePool {
         progress: impl Fn(PrimeEvent) + Send + Sync + 'static,
     ) -> Self {
         let (tx, rx) = sync_channel::<SafePrimes>(capacity.max(1));
-        let ready = Arc::new(AtomicUsize::new(0));
+        let ready = Arc::new(Ready::default());
         let stop = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(progress);
         let workers = (0..threads.max(1))
@@ -145,7 +165,7 @@ impl PrimePool {
     pub fn take(&self) -> Option<SafePrimes> {
         let rx = self.rx.lock().ok()?;
         let p = rx.try_recv().ok()?;
-        self.ready.fetch_sub(1, Ordering::SeqCst);
+        self.ready.taken();
         Some(p)
     }
 
@@ -154,7 +174,7 @@ impl PrimePool {
         let rx = self.rx.lock().ok()?;
         match rx.recv_timeout(timeout) {
             Ok(p) => {
-                self.ready.fetch_sub(1, Ordering::SeqCst);
+                self.ready.taken();
                 Some(p)
             }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
@@ -163,7 +183,7 @@ impl PrimePool {
 
     /// Pairs waiting in the queue.
     pub fn ready(&self) -> usize {
-        self.ready.load(Ordering::SeqCst)
+        *self.ready.lock()
     }
 
     /// Number of running workers.
@@ -184,7 +204,7 @@ fn worker_loop(
     worker: usize,
     search: fn() -> SafePrimes,
     tx: SyncSender<SafePrimes>,
-    ready: Arc<AtomicUsize>,
+    ready: Arc<Ready>,
     stop: Arc<AtomicBool>,
     progress: &(dyn Fn(PrimeEvent) + Send + Sync),
 ) {
@@ -198,9 +218,12 @@ fn worker_loop(
             if stop.load(Ordering::SeqCst) {
                 return;
             }
+            let mut count = ready.lock();
             match tx.try_send(primes) {
                 Ok(()) => {
-                    let now = ready.fetch_add(1, Ordering::SeqCst) + 1;
+                    *count += 1;
+                    let now = *count;
+                    drop(count);
                     tracing::info!(
                         worker,
                         took_ms = took.as_millis() as u64,
@@ -215,6 +238,7 @@ fn worker_loop(
                     break;
                 }
                 Err(TrySendError::Full(back)) => {
+                    drop(count);
                     // Queue full: wait for the consumer without spinning.
                     primes = back;
                     std::thread::sleep(Duration::from_millis(500));
@@ -270,6 +294,7 @@ pub mod insecure_test_primes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn fixture_has_enough_pairs_and_they_round_trip() {
