@@ -1,13 +1,17 @@
-//! Presignature pools with real processes: one-round signing from a pooled presignature, and a
-//! node killed between consuming its presignature and sending its partial signature — the
-//! signature is still produced (in full), and that presignature is never used again.
+//! Presignature pools with real processes, anvil standing in for every node's L2 node:
+//! presignatures serve only state batches of the state key (RUSTSEC-2025-0127: never a
+//! caller-chosen digest), one round each; and a node killed between consuming its presignature
+//! and sending its partial signature — the batch is still signed (in full), the node is
+//! recorded absent (not a culprit), and that presignature is never used again.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devnet, random_digest};
-use serde_json::Value;
+use common::{Anvil, Devnet, hex32, random_digest, recover, state_batch_digest};
+use serde_json::{Value, json};
+
+const KEY: &str = "state";
 
 async fn pool_of(net: &Devnet, key: &str) -> Vec<Value> {
     let (s, k) = net.get(&format!("/v1/keys/{key}")).await;
@@ -29,61 +33,129 @@ async fn wait_pool(net: &Devnet, key: &str) -> Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn presignature_signing_and_a_crash_after_consumption() {
-    let mut net = Devnet::start_with(5, 3, &["--presign-pool", "1"]).await;
-    let (s, key) = net
-        .post(
-            "/v1/keys",
-            serde_json::json!({ "key_id": "p", "threshold": 3 }),
-        )
-        .await;
-    assert_eq!(s, 201, "{key}");
+/// State batches of one real root each, at the next free slot: slot `o` is block `o + 1`.
+struct Batches<'a> {
+    anvil: &'a Anvil,
+    next: u64,
+}
 
-    // A pooled presignature gives a one-round signature.
-    let entry = wait_pool(&net, "p").await;
-    let ans = net.sign_and_verify("p", &random_digest()).await;
-    let (_, rec) = net
-        .get(&format!(
-            "/v1/operations/{}",
-            ans["session_id"].as_str().unwrap()
-        ))
-        .await;
+impl Batches<'_> {
+    /// Signs the next batch through Mantle's endpoint, checks the signature against the state
+    /// key, and returns the answer and the operation record.
+    async fn sign(&mut self, net: &Devnet, address: &str) -> (Value, Value) {
+        let offset = self.next;
+        self.next += 1;
+        let root = self.anvil.state_root(offset + 1).await;
+        let body = json!({
+            "start_block": (offset + 1).to_string(),
+            "offset_starts_at_index": offset.to_string(),
+            "state_roots": [hex32(&root)],
+        });
+        let (s, ans) = net.post("/api/v1/sign/state", body).await;
+        assert_eq!(s, 200, "{ans}");
+        assert_eq!(ans["roll_back"], false);
+        let digest = state_batch_digest(&[root], offset);
+        assert_eq!(
+            recover(&digest, ans["signature"].as_str().unwrap()),
+            address
+        );
+        let (_, rec) = net
+            .get(&format!(
+                "/v1/operations/{}",
+                ans["session_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(rec["operation"], "sign_state", "{rec}");
+        (ans, rec)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presignatures_for_state_batches_only_and_a_crash_after_consumption() {
+    let anvil = Anvil::start().await;
+    anvil.mine_with_transfers(20).await;
+    let urls = vec![anvil.url.as_str(); 5].join(",");
+    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1"]).await;
+    let (_, key) = net.get(&format!("/v1/keys/{KEY}")).await;
+    let address = key["address"].as_str().unwrap().to_lowercase();
+    let mut batches = Batches {
+        anvil: &anvil,
+        next: 0,
+    };
+
+    // A pooled presignature of the state key gives a one-round signature of a state batch.
+    let entry = wait_pool(&net, KEY).await;
+    let (ans, rec) = batches.sign(&net, &address).await;
     assert_eq!(rec["presignature"], entry["id"], "{rec}");
     assert_eq!(rec["signers"], entry["signers"]);
+    assert_eq!(ans["signers"], entry["signers"]);
     assert!(
-        pool_of(&net, "p")
+        pool_of(&net, KEY)
             .await
             .iter()
             .all(|e| e["id"] != entry["id"])
     );
 
-    // The next pooled presignature: one of its signers is restarted with a failpoint that
-    // kills it right after it consumed its piece.
-    let entry = wait_pool(&net, "p").await;
-    let victim = entry["signers"][0].as_str().unwrap().to_string();
-    let k = net.members.iter().position(|m| *m == victim).unwrap();
-    net.kill_node(k);
-    net.wait_connected(4).await;
-    net.restart_node_env(k, &[("COHORT_FAILPOINT", "presignature_consumed")]);
-    net.wait_connected(5).await;
-    assert_eq!(
-        pool_of(&net, "p").await.first().map(|e| e["id"].clone()),
-        Some(entry["id"].clone())
-    );
-
-    let ans = net.sign_and_verify("p", &random_digest()).await;
-    assert!(
-        !serde_json::from_value::<Vec<String>>(ans["signers"].clone())
-            .unwrap()
-            .contains(&victim)
-    );
+    // A caller-chosen digest (another key) is signed in full, and no pool is kept for it.
+    let (s, k) = net
+        .post("/v1/keys", json!({ "key_id": "raw", "threshold": 3 }))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let ans = net.sign_and_verify("raw", &random_digest()).await;
     let (_, rec) = net
         .get(&format!(
             "/v1/operations/{}",
             ans["session_id"].as_str().unwrap()
         ))
         .await;
+    assert!(rec.get("presignature").is_none(), "{rec}");
+    assert!(rec.get("retry_of").is_none(), "{rec}");
+    assert!(pool_of(&net, "raw").await.is_empty());
+
+    // The next pooled presignature with the victim in its set: the victim is restarted with a
+    // failpoint that kills it right after it consumed its piece. (A restart discards a node's
+    // unused pieces and the manager forgets them, so the entry is one made after the restart.)
+    let victim = wait_pool(&net, KEY).await["signers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k = net.members.iter().position(|m| *m == victim).unwrap();
+    net.kill_node(k);
+    net.wait_connected(4).await;
+    net.restart_node_env(k, &[("COHORT_FAILPOINT", "presignature_consumed")]);
+    net.wait_connected(5).await;
+    // The manager forgets the victim's pieces when it reconnects; let that land.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut entry = wait_pool(&net, KEY).await;
+    for _ in 0..6 {
+        if entry["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == victim.as_str())
+        {
+            break;
+        }
+        // A set without the victim: use it up, and wait for the next.
+        let (_, rec) = batches.sign(&net, &address).await;
+        assert_eq!(rec["presignature"], entry["id"], "{rec}");
+        entry = wait_pool(&net, KEY).await;
+    }
+    assert!(
+        entry["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == victim.as_str()),
+        "no pooled set with {victim}: {entry}"
+    );
+
+    let (ans, rec) = batches.sign(&net, &address).await;
+    assert!(
+        !serde_json::from_value::<Vec<String>>(ans["signers"].clone())
+            .unwrap()
+            .contains(&victim)
+    );
     assert!(
         rec.get("presignature").is_none(),
         "the retry signs in full: {rec}"
@@ -94,12 +166,21 @@ async fn presignature_signing_and_a_crash_after_consumption() {
     let (_, first) = net.get(&format!("/v1/operations/{failed}")).await;
     assert_eq!(first["presignature"], entry["id"], "{first}");
     assert_eq!(first["outcome"], "failed");
+    // The victim went away: absent, never a culprit.
+    assert!(
+        first["absent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == victim.as_str()),
+        "{first}"
+    );
     assert!(
         first["culprits"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c == victim.as_str()),
+            .all(|c| c != victim.as_str()),
         "{first}"
     );
 
@@ -108,13 +189,7 @@ async fn presignature_signing_and_a_crash_after_consumption() {
     net.restart_node(k);
     net.wait_connected(5).await;
     for _ in 0..3 {
-        let ans = net.sign_and_verify("p", &random_digest()).await;
-        let (_, rec) = net
-            .get(&format!(
-                "/v1/operations/{}",
-                ans["session_id"].as_str().unwrap()
-            ))
-            .await;
+        let (_, rec) = batches.sign(&net, &address).await;
         assert_ne!(rec.get("presignature"), Some(&entry["id"]));
     }
     let resp = net
@@ -132,7 +207,7 @@ async fn presignature_signing_and_a_crash_after_consumption() {
         .unwrap();
     assert!(fallbacks >= 1.0, "{text}");
     assert!(
-        text.contains("cohort_manager_presignatures_ready{key_id=\"p\"}"),
+        text.contains("cohort_manager_presignatures_ready{key_id=\"state\"}"),
         "{text}"
     );
 
@@ -146,14 +221,15 @@ async fn presignature_signing_and_a_crash_after_consumption() {
     let pass = std::fs::read(dir.join("passphrase")).unwrap();
     let store =
         cohort_store::Store::open(dir.join("node.redb"), &pass, Default::default()).unwrap();
-    assert!(store.take_presignature("p", id).unwrap().is_none());
+    assert!(store.take_presignature(KEY, id).unwrap().is_none());
     let victim_addr: [u8; 20] = hex::decode(victim.trim_start_matches("0x"))
         .unwrap()
         .try_into()
         .unwrap();
     assert!(
         store
-            .put_presignature("p", id, vec![victim_addr], b"x")
+            .put_presignature(KEY, id, vec![victim_addr], b"x")
             .is_err()
     );
+    anvil.stop().await;
 }

@@ -6,13 +6,16 @@
 //! The formats parsed here are covered by the tests below, so a cggmp21 upgrade that changes them
 //! fails loudly instead of silently losing blame.
 
-/// Signing-abort variants whose payload is a list of tuples starting with the party index.
-const TUPLE_VARIANTS: [&str; 4] = [
-    "EncProofOfK([",
-    "InvalidPsi([",
-    "InvalidPsiPrimePrime([",
-    "Round1aNotReliable([",
-];
+/// Signing-abort variants whose payload is a list of tuples starting with the party index: each
+/// names the party whose own proof failed this party's check.
+///
+/// Not here, on purpose: the echo (reliable-broadcast) checks `Round1aNotReliable` (signing)
+/// and `Round1NotReliable` (keygen). They list the parties whose echoed hash differs from this
+/// party's — and when a sender equivocates, those are the honest parties that received the
+/// other version, while the equivocator (who echoes the majority's view) is never listed. An
+/// unsigned echo cannot tell who lied, so such an abort names nobody: blame must never fall on
+/// an honest party.
+const TUPLE_VARIANTS: [&str; 3] = ["EncProofOfK([", "InvalidPsi([", "InvalidPsiPrimePrime(["];
 
 /// Party indices named in `debug` (sorted, deduplicated).
 pub(crate) fn culprit_indices(debug: &str) -> Vec<u16> {
@@ -103,6 +106,19 @@ mod tests {
     fn reads_round_input_errors() {
         let s = "RouteReceivedError(ProcessMessage(AttemptToOverwriteReceivedMsg { msgs_ids: [1, 2], sender: 6 }))";
         assert_eq!(culprit_indices(s), vec![6]);
+    }
+
+    #[test]
+    fn an_echo_mismatch_names_no_honest_party() {
+        // cggmp21 lists the parties whose echo differs from this party's view: after an
+        // equivocation, the honest ones. None of them is a culprit.
+        let s = "SigningError(Aborted(Round1aNotReliable([(0, 12), (2, 14)])))";
+        assert!(culprit_indices(s).is_empty(), "{:?}", culprit_indices(s));
+        let s = "KeygenError(Aborted(Round1NotReliable([(1, 3)])))";
+        assert!(culprit_indices(s).is_empty());
+        // A real proof failure next to it is still read.
+        let s = "SigningError(Aborted(EncProofOfK([(4, 1, 2)])))";
+        assert_eq!(culprit_indices(s), vec![4]);
     }
 
     #[test]

@@ -435,10 +435,17 @@ where
         .map(|(j, _, _)| j)
         .collect();
     if !disagree.is_empty() {
+        // Blame must be sound: after an equivocation the parties whose echo differs from ours
+        // are the honest ones that got the other version (the equivocator echoes what most
+        // got), and an unsigned echo cannot tell an equivocating dealer from a lying echoer.
+        // So nobody is named; the parties that differ are only reported.
         return Err(EngineError::Aborted {
             operation: op,
-            culprits: binding.names(&disagree),
-            reason: "echo broadcast mismatch: a dealer equivocated or these parties lied".into(),
+            culprits: Vec::new(),
+            reason: format!(
+                "echo broadcast mismatch with parties {disagree:?}: someone equivocated or lied \
+                 (unattributable without signed broadcasts; nobody is blamed)"
+            ),
         });
     }
 
@@ -751,6 +758,72 @@ mod tests {
                 assert!(r.unwrap().is_some());
             }
         }
+    }
+
+    /// A participant that equivocates on its round-1 broadcast (one recipient gets another
+    /// version): every party aborts at the echo, and no honest party is ever named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_echo_mismatch_names_no_honest_party() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (_all, cores, plan) = setup().await;
+        let binding = plan.binding(sim::session_id(), "k").unwrap();
+        let parties = binding.parties().to_vec();
+        // The equivocator: a dealer; the victim: a new party that is not a dealer.
+        let cheater = plan.dealers[0];
+        let victim = plan.new_parties[1];
+        let ci = binding.index_of(&cheater).unwrap();
+        let vi = binding.index_of(&victim).unwrap();
+        let tag = binding.digest();
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let tap: sim::Tap = Arc::new(move |from, to, bytes: &mut Vec<u8>| {
+            if from == ci && to == vi {
+                if let Ok(Msg::Deal(MsgDeal {
+                    deal: Some(mut deal),
+                })) = crate::codec::decode::<Msg>(&tag, bytes)
+                {
+                    // Another (well-formed) polynomial for the victim only.
+                    if let Some(last) = deal.commitments.last_mut() {
+                        *last = *last + Point::<Curve>::generator().to_point();
+                    }
+                    *bytes = crate::codec::encode(&tag, &Msg::Deal(MsgDeal { deal: Some(deal) }))
+                        .unwrap();
+                    d.store(true, Ordering::SeqCst);
+                }
+            }
+            true
+        });
+        let (eps, _) = sim::network(binding.n(), Some(tap));
+        let mut runs = Vec::new();
+        for (ep, me) in eps.into_iter().zip(parties.clone()) {
+            let b = binding.clone();
+            let plan = plan.clone();
+            let share = cores.iter().find(|s| s.holder() == me).cloned();
+            runs.push(tokio::spawn(async move {
+                let r = reshare(&b, &plan, &me, share.as_ref(), ep.incoming, ep.outgoing).await;
+                (me, r)
+            }));
+        }
+        for r in runs {
+            let (me, r) = tokio::time::timeout(std::time::Duration::from_secs(60), r)
+                .await
+                .unwrap()
+                .unwrap();
+            match r {
+                Err(EngineError::Aborted {
+                    culprits, reason, ..
+                }) => {
+                    assert!(reason.contains("echo"), "{me}: {reason}");
+                    assert!(
+                        culprits.iter().all(|c| *c == cheater),
+                        "{me} blamed an honest party: {culprits:?}"
+                    );
+                }
+                other => panic!("{me}: expected an echo abort, got {other:?}"),
+            }
+        }
+        assert!(done.load(Ordering::SeqCst), "the tap equivocated");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

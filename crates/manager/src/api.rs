@@ -187,7 +187,7 @@ impl ApiError {
             ErrorCode::L2Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotEnoughParties | ErrorCode::AuxMissing => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::ProtocolFailed => StatusCode::BAD_GATEWAY,
+            ErrorCode::ProtocolFailed | ErrorCode::PresignatureRefused => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut err = json!({ "code": e.code, "message": e.message });

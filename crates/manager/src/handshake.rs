@@ -58,7 +58,8 @@ pub(crate) struct Results<T> {
 }
 
 impl<T> Results<T> {
-    /// The first failure, with the culprits of every failure merged into it.
+    /// The first failure, with the culprits of every failure merged into it (only what the
+    /// nodes' engines named: a party that went away adds none, see [`gone`]).
     pub(crate) fn failure(&self) -> Option<ErrorBody> {
         let mut failure: Option<ErrorBody> = None;
         for (_, r) in &self.results {
@@ -332,7 +333,9 @@ impl Op {
     }
 
     /// The outcome of a protocol phase: its first failure; else, if anyone gave no result, a
-    /// timeout naming them (and counting them absent); else every party's result.
+    /// timeout naming them in its message and counting them absent — never as culprits (a
+    /// timeout is absence: a slow or cut-off party is not proven to cheat); else every party's
+    /// result.
     pub(crate) fn completed<T>(
         &mut self,
         results: Results<T>,
@@ -349,7 +352,7 @@ impl Op {
                     "{what} did not finish in time on: {}",
                     crate::record::list(&results.missing)
                 ),
-                culprits: results.missing,
+                culprits: Vec::new(),
             });
         }
         Ok(results.oks())
@@ -435,11 +438,10 @@ impl Drop for Op {
     }
 }
 
-/// The failure of a party that went away (or could not be reached).
+/// The failure of a party that went away (or could not be reached). It is recorded absent,
+/// never a culprit: going away proves nothing (a crash, a network cut, or a path attacker
+/// between it and the manager look the same), and culprits come only from the nodes' own
+/// engine checks.
 pub(crate) fn gone(from: Address, why: &str) -> ErrorBody {
-    ErrorBody {
-        code: ErrorCode::Timeout,
-        message: format!("{from}: {why}"),
-        culprits: vec![from],
-    }
+    ErrorBody::new(ErrorCode::Timeout, format!("{from}: {why}"))
 }

@@ -89,6 +89,7 @@ const HOOKS: links::Hooks = links::Hooks {
     on_connect: &[
         ops::delete::redeliver_deletes,
         ops::reshare::redeliver_commits,
+        ops::presign::forget_on_connect,
     ],
     on_frame: &[ops::reshare::confirm_commit],
 };

@@ -157,6 +157,7 @@ impl Node {
         for key_id in store.recovered_pending() {
             tracing::warn!(%key_id, "keygen interrupted by a restart: key marked ERROR");
         }
+        ops::presign::discard_at_start(&store)?;
         let secret = match store.get_identity()? {
             Some(s) => s,
             None => {

@@ -40,6 +40,9 @@ pub enum ErrorCode {
     L2Unavailable,
     /// The session id was already used.
     Replayed,
+    /// A presignature was asked for a digest this node did not compute itself (cggmp21
+    /// advisory RUSTSEC-2025-0127): it signs such a digest only with the full protocol.
+    PresignatureRefused,
     /// Anything else (a bug or a local failure).
     Internal,
 }

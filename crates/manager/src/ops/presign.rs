@@ -1,4 +1,5 @@
-//! Background presignature generation: per key, the pool is topped up for its preferred signer
+//! Background presignature generation: only for the state key ([`crate::pool::presign_key`]:
+//! presignatures serve only digests the nodes compute), the pool is topped up for its preferred signer
 //! set (the t fastest connected holders, [`crate::latency`]), one presignature at a time and
 //! only while no live operation is in flight, so that live signing wins the CPU. Its rules:
 //! every signer of the set ready; every signer finishes; the piece is kept only if the key was
@@ -15,6 +16,13 @@ use crate::handshake::{Op, Rule, secs};
 use crate::persist::registry::KeyEntry;
 use crate::pool::PoolEntry;
 use crate::record::list;
+
+/// On every node connection: its pieces are gone (a node discards unused presignatures when it
+/// starts), so the pooled presignatures it was part of are forgotten and the filler replaces
+/// them.
+pub(crate) fn forget_on_connect(state: &State, address: &Address) {
+    state.pool.forget_signer(address);
+}
 
 /// The background filler: tops pools up while the manager is otherwise idle.
 pub(crate) async fn fill(state: Arc<State>) {
@@ -35,6 +43,7 @@ pub(crate) async fn fill(state: Arc<State>) {
         let next = keys
             .into_iter()
             .filter(|k| !k.deleted && k.pending_commit.is_empty())
+            .filter(|k| crate::pool::presign_key(&state.config, &k.key_id))
             .find(|k| state.pool.depth(&k.key_id) < depth_wanted);
         let Some(key) = next else {
             continue;
@@ -57,6 +66,16 @@ pub(crate) async fn generate(
     key: &KeyEntry,
     signers: Vec<Address>,
 ) -> Result<(), ErrorBody> {
+    if !crate::pool::presign_key(&state.config, &key.key_id) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!(
+                "{} is not the state key: its digests are chosen by callers, so it is signed \
+                 only with the full protocol (RUSTSEC-2025-0127)",
+                key.key_id
+            ),
+        ));
+    }
     let mut op = Op::new(state, OpKind::Presign, &key.key_id, signers.clone());
     op.learn_latency();
     let span = op.span();

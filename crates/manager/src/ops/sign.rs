@@ -1,5 +1,6 @@
 //! Signing. Its rules: the prepare goes to every holder and stops at t ready, the fastest
-//! first; with t ready and a pooled presignature whose whole signer set is ready (a 300 ms
+//! first; for a state batch (never a caller-chosen digest: RUSTSEC-2025-0127, see
+//! [`crate::pool`]) with t ready and a pooled presignature whose whole signer set is ready (a 300 ms
 //! grace completes such a set) it signs in one round, and if that fails it signs again in full
 //! (a second operation, `retry_of` the first); a state batch that at least t holders reject as
 //! not matching their L2 node gets its rollback signed by t of them; every signature is
@@ -148,12 +149,18 @@ async fn run(
 
     // With t willing, a ready presignature whose whole set is willing gives a one-round
     // signature; late answers get a short grace to complete such a set.
+    // Only a state batch, whose digest every node computes itself (RUSTSEC-2025-0127; see
+    // `crate::pool`); a caller-chosen digest is always signed in full.
     let mut presig = None;
-    if allow_presig && op.record.ready.len() >= t && state.pool.depth(&key.key_id) > 0 {
-        presig = state.pool.take(&key, &op.record.ready);
+    if allow_presig
+        && crate::pool::serves(&context)
+        && op.record.ready.len() >= t
+        && state.pool.depth(&key.key_id) > 0
+    {
+        presig = state.pool.take(&key, &op.record.ready, &context);
         if presig.is_none() {
             op.collect_ready((Instant::now() + PRESIG_GRACE).min(deadline), |rec| {
-                presig = state.pool.take(&key, &rec.ready);
+                presig = state.pool.take(&key, &rec.ready, &context);
                 presig.is_some()
             })
             .await;
@@ -296,9 +303,14 @@ async fn run_presigned(
                                 }
                             }),
                     ),
-                    NodeMsg::KeySignFinish { result: Err(e), .. } => {
-                        Some(Err(blame(format!("{from}: {}", e.message))))
-                    }
+                    // A node's own failure names only whom its engine blamed: the reporter
+                    // is not a culprit for reporting (it may have timed out waiting for
+                    // another, or refused a presignature it must not use).
+                    NodeMsg::KeySignFinish { result: Err(e), .. } => Some(Err(ErrorBody {
+                        code: e.code,
+                        message: format!("{from}: {}", e.message),
+                        culprits: e.culprits,
+                    })),
                     _ => None,
                 }
             },

@@ -58,7 +58,7 @@ async fn acks_go_on_past_a_disconnect_protocols_stop_at_once() {
             // The protocol cannot finish without member 0: it ends, member 2 still missing.
             assert!(r.missing.contains(&addr(2)), "{rule:?} {answered:?}");
             let e = op.completed(r, "test").unwrap_err();
-            assert_eq!(e.culprits, vec![addr(0)]);
+            assert!(e.culprits.is_empty(), "absent, not a culprit: {e:?}");
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cohort_wire::{Bytes32, ErrorCode, KeyId, ManagerMsg, NodeMsg, OpKind, OpOutcome};
+use cohort_wire::{Bytes32, ErrorCode, KeyId, ManagerMsg, NodeMsg, OpKind, OpOutcome, SignContext};
 
 use super::{Act, Net, addr, except};
 use crate::ops;
@@ -12,6 +12,86 @@ use crate::pool::PoolEntry;
 
 fn id(s: &str) -> KeyId {
     KeyId::new(s).unwrap()
+}
+
+/// A state batch (slot 0, blocks 1..=2) and its digest: the only signing a presignature serves.
+fn batch() -> (Bytes32, SignContext) {
+    let roots = [[1u8; 32], [2u8; 32]];
+    let digest = Bytes32(cohort_rollup::state_batch_digest(&roots, 0));
+    let context = SignContext::StateBatch {
+        start_block: 1,
+        offset_starts_at_index: 0,
+        state_roots: roots.iter().map(|r| Bytes32(*r)).collect(),
+    };
+    (digest, context)
+}
+
+fn presigned_starts(net: &Net, a: cohort_wire::Address) -> usize {
+    net.received(a, |m| {
+        matches!(
+            m,
+            ManagerMsg::KeySignStart {
+                presignature: Some(_),
+                ..
+            }
+        )
+    })
+    .len()
+}
+
+#[tokio::test]
+async fn a_raw_digest_is_never_served_from_a_presignature() {
+    let net = Net::new(3, 30, 30);
+    let key = net.seed_key("state", 2, 3);
+    net.honest_all();
+    let entry = PoolEntry {
+        id: Bytes32([6; 32]),
+        signers: vec![addr(0), addr(1)],
+        key_session_id: key.key_session_id,
+    };
+    net.state.pool.push("state", entry.clone());
+    // The pool itself serves no caller-chosen digest, nor a rollback, whoever is ready.
+    assert_eq!(
+        net.state
+            .pool
+            .take(&key, &net.members, &SignContext::Digest),
+        None
+    );
+    assert_eq!(
+        net.state.pool.take(
+            &key,
+            &net.members,
+            &SignContext::Rollback { start_block: 1 }
+        ),
+        None
+    );
+    // A raw digest, with every signer of the pooled set ready: signed in full, one operation,
+    // no presignature offered to anyone, the pooled one still there.
+    let digest = Bytes32([2; 32]);
+    let signed = ops::sign::sign(&net.state, &id("state"), digest, SignContext::Digest)
+        .await
+        .unwrap();
+    assert_eq!(signed.record.presignature, None);
+    assert_eq!(signed.record.retry_of, None);
+    assert_eq!(net.records().len(), 1);
+    for a in &net.members {
+        assert_eq!(presigned_starts(&net, *a), 0, "{a}");
+    }
+    assert_eq!(net.state.pool.depth("state"), 1);
+    // A state batch does use it.
+    let (digest, ctx) = batch();
+    ops::sign::sign(&net.state, &id("state"), digest, ctx)
+        .await
+        .unwrap();
+    assert_eq!(net.state.pool.depth("state"), 0);
+    assert_eq!(presigned_starts(&net, addr(0)), 1);
+    // Presignatures are generated only for the state key.
+    let other = net.seed_key("other", 2, 3);
+    let e = ops::presign::generate(&net.state, &other, vec![addr(0), addr(1)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadRequest);
+    assert!(net.state.pool.entries(&other).is_empty());
 }
 
 #[tokio::test]
@@ -81,18 +161,40 @@ async fn signers_are_the_first_t_ready_and_their_speed_is_learnt() {
 }
 
 #[tokio::test]
+async fn a_reconnecting_signer_drops_its_pooled_presignatures() {
+    let net = Net::new(3, 30, 30);
+    let key = net.seed_key("state", 2, 3);
+    net.honest_all();
+    for (n, signers) in [(1u8, vec![addr(0), addr(1)]), (2, vec![addr(1), addr(2)])] {
+        net.state.pool.push(
+            "state",
+            PoolEntry {
+                id: Bytes32([n; 32]),
+                signers,
+                key_session_id: key.key_session_id,
+            },
+        );
+    }
+    // Member 0 comes back (a restart discarded its pieces): only the entry without it stays.
+    net.node(0, Box::new(super::honest));
+    let left = net.state.pool.entries(&key);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, Bytes32([2; 32]));
+}
+
+#[tokio::test]
 async fn a_failed_presignature_signing_is_signed_again_in_full() {
     let net = Net::new(3, 30, 30);
-    let key = net.seed_key("s", 2, 3);
+    let key = net.seed_key("state", 2, 3);
     net.honest_all();
     let entry = PoolEntry {
         id: Bytes32([6; 32]),
         signers: vec![addr(0), addr(1)],
         key_session_id: key.key_session_id,
     };
-    net.state.pool.push("s", entry.clone());
-    let digest = Bytes32([2; 32]);
-    let signed = ops::sign::sign(&net.state, &id("s"), digest, Default::default())
+    net.state.pool.push("state", entry.clone());
+    let (digest, ctx) = batch();
+    let signed = ops::sign::sign(&net.state, &id("state"), digest, ctx)
         .await
         .unwrap();
     // The second attempt, in full, names the first.
@@ -107,7 +209,7 @@ async fn a_failed_presignature_signing_is_signed_again_in_full() {
     assert_eq!(first.outcome, OpOutcome::Failed);
     assert_eq!(first.signers, entry.signers);
     // The presignature was taken before anyone used it, and never offered again.
-    assert_eq!(net.state.pool.depth("s"), 0);
+    assert_eq!(net.state.pool.depth("state"), 0);
     let starts = net.received(addr(0), |m| {
         matches!(
             m,
@@ -128,7 +230,7 @@ async fn a_failed_presignature_signing_is_signed_again_in_full() {
 #[tokio::test]
 async fn a_late_ready_within_the_grace_completes_a_presignature_set() {
     let net = Net::new(3, 30, 30);
-    let key = net.seed_key("s", 2, 3);
+    let key = net.seed_key("state", 2, 3);
     net.node(0, Box::new(super::honest));
     net.node(1, Box::new(super::honest));
     net.node(
@@ -149,8 +251,9 @@ async fn a_late_ready_within_the_grace_completes_a_presignature_set() {
         signers: vec![addr(0), addr(2)],
         key_session_id: key.key_session_id,
     };
-    net.state.pool.push("s", entry.clone());
-    ops::sign::sign(&net.state, &id("s"), Bytes32([2; 32]), Default::default())
+    net.state.pool.push("state", entry.clone());
+    let (digest, ctx) = batch();
+    ops::sign::sign(&net.state, &id("state"), digest, ctx)
         .await
         .unwrap();
     let records = net.records();
@@ -158,7 +261,7 @@ async fn a_late_ready_within_the_grace_completes_a_presignature_set() {
     assert_eq!(records.len(), 2);
     assert_eq!(records[1].presignature, Some(entry.id));
     assert_eq!(records[1].signers, entry.signers);
-    assert_eq!(net.state.pool.depth("s"), 0);
+    assert_eq!(net.state.pool.depth("state"), 0);
 }
 
 #[tokio::test]
@@ -196,7 +299,7 @@ async fn a_signature_by_another_key_is_refused() {
 #[tokio::test]
 async fn presigning_pools_a_presignature_for_the_set() {
     let net = Net::new(3, 30, 30);
-    let key = net.seed_key("p", 2, 3);
+    let key = net.seed_key("state", 2, 3);
     net.honest_all();
     ops::presign::generate(&net.state, &key, vec![addr(0), addr(2)])
         .await

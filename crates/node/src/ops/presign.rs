@@ -3,13 +3,19 @@
 //! used in one transaction *before* the partial signature is computed and leaves the node, so a
 //! crash between the two steps loses the presignature instead of ever reusing it.
 //! (Design table, row "sign": presignatures are consumed exactly once — [`crate::operations`].)
+//!
+//! Single use must also survive a restore: a store copied from a backup or a VM snapshot still
+//! holds pieces the live node has since used, and cannot know which. So every unused piece is
+//! discarded when the node starts ([`discard_at_start`], marked used like any other discard):
+//! a presignature lives only within one run of the node. The cost is a pool refill after a
+//! restart; the manager's first presigned attempt for such a piece fails and it signs in full.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cohort_engine::Presignature;
 use cohort_engine::session::{Operation, PartyId};
-use cohort_store::KeyStatus;
+use cohort_store::{KeyStatus, Store, StoreError};
 use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, HexBytes, KeyId, NodeMsg};
 
 use crate::compute::{self, Run};
@@ -145,4 +151,21 @@ pub(crate) fn issue_partial(
     serde_json::to_vec(&partial)
         .map(HexBytes)
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))
+}
+
+/// Discards every unused presignature in `store` (each id marked used, so it can never be
+/// stored again), before the node answers anyone: a restored copy of the store cannot tell
+/// which of its pieces the live node already used. Returns how many were discarded.
+pub(crate) fn discard_at_start(store: &Store) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for rec in store.list_keys()? {
+        n += store.discard_presignatures(&rec.key_id)?;
+    }
+    if n > 0 {
+        tracing::info!(
+            discarded = n,
+            "unused presignatures discarded at start (single use across restores)"
+        );
+    }
+    Ok(n)
 }

@@ -216,6 +216,24 @@ pub(crate) async fn check_content(
     }
 }
 
+/// A partial from a presignature only for a digest this node computed itself: cggmp21's
+/// advisory RUSTSEC-2025-0127 (CVE-2025-66017, no fix in 0.6) lets whoever knows a
+/// presignature's R and picks the digest forge a signature on another message. `slot` is what
+/// this node approved in the prepare — `Some` only for a state batch whose digest it recomputed
+/// from roots it checked — never what the start message claims, so a hostile manager cannot
+/// relabel a raw digest. Checked before the presignature is touched, so a refusal does not
+/// burn it.
+pub(crate) fn presignature_allowed(slot: Option<u64>) -> Result<(), ErrorBody> {
+    match slot {
+        Some(_) => Ok(()),
+        None => Err(err(
+            ErrorCode::PresignatureRefused,
+            "a presignature is used only for a state batch whose digest this node computed; \
+             a caller-chosen digest is signed with the full protocol",
+        )),
+    }
+}
+
 /// Phase 2: record the slot in the journal, then sign — with a presignature (one round, the
 /// partial goes back to the manager) or the full protocol.
 pub(crate) async fn start(
@@ -230,6 +248,9 @@ pub(crate) async fn start(
     let slot = inner
         .sessions
         .start_sign(session_id, &key_id, &digest, &context)?;
+    if presignature.is_some() {
+        presignature_allowed(slot)?;
+    }
     if let Some(slot) = slot {
         crate::journal::record(&inner.store, &key_id, slot, &digest, &context)?;
     }

@@ -3,6 +3,7 @@
 //! without a manager, a socket to one, or another node.
 
 mod prepare_rules;
+mod presignatures;
 mod reshare_commit;
 mod session_rules;
 
@@ -54,6 +55,8 @@ impl TestNode {
     /// node key is in the store).
     pub(crate) async fn in_dir(n: u8, dir: tempfile::TempDir) -> TestNode {
         let store = Store::open(dir.path().join("node.redb"), PASS, fast()).unwrap();
+        // What `Node::start` does with the store before it answers anyone.
+        crate::ops::presign::discard_at_start(&store).unwrap();
         let secret = match store.get_identity().unwrap() {
             Some(s) => s,
             None => {
