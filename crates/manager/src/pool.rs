@@ -136,7 +136,11 @@ impl PresigPool {
                 .filter_map(|(k, pool)| {
                     let before = pool.len();
                     pool.retain(|e| !e.signers.contains(signer));
-                    (pool.len() != before).then(|| (k.clone(), pool.len()))
+                    if pool.len() == before {
+                        None
+                    } else {
+                        Some((k.clone(), pool.len()))
+                    }
                 })
                 .collect()
         };
