@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use cohort_manager::ManagerConfig;
 use cohort_node::NodeConfig;
-use cohort_node::config::MemberConfig;
+use cohort_node::config::{ManagerEndpoint, ManagerPin, MemberConfig};
 use cohort_wire::Address;
 use rand::RngCore;
 
@@ -57,6 +57,10 @@ pub struct DevnetArgs {
     /// `jwt_secret` (32 bytes hex); the devnet's own calls send fresh JWTs signed with it.
     #[arg(long)]
     pub jwt_secret_file: Option<PathBuf>,
+    /// Serve the nodes' WebSocket over TLS (`wss://`) on a listener of its own, with a fresh
+    /// self-signed certificate (rcgen) that every node pins by its SHA-256.
+    #[arg(long)]
+    pub wss: bool,
     /// Skip the sample keygen and signature.
     #[arg(long)]
     pub no_sample: bool,
@@ -74,6 +78,10 @@ pub struct Cluster {
     pub manager_config: PathBuf,
     /// API base URL.
     pub api_url: String,
+    /// The manager's address (its identity key, created here), which every node pins.
+    pub manager_address: Address,
+    /// The URL the nodes dial the manager at.
+    pub ws_url: String,
     /// The manager's `jwt_secret_file`, if set; the cluster's client signs JWTs with it.
     pub jwt_secret_file: Option<PathBuf>,
     children: Vec<(String, Child)>,
@@ -124,6 +132,14 @@ impl Cluster {
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", dir.display()))?;
         let ws = format!("ws://{api}/v1/ws");
+        let manager_dir = dir.join("manager");
+        let manager_address =
+            cohort_manager::identity::ManagerIdentity::load_or_create(&manager_dir)?.address();
+        let endpoint = ManagerEndpoint::Pinned(ManagerPin {
+            url: ws.clone(),
+            address: Some(manager_address),
+            tls_cert_sha256: None,
+        });
         let mut configs = Vec::new();
         for k in 0..n {
             let node_dir = dir.join(format!("node-{k}"));
@@ -141,7 +157,8 @@ impl Cluster {
                 data_dir: node_dir.clone(),
                 passphrase_file: Some(pass),
                 p2p_listen: format!("/ip4/127.0.0.1/tcp/{port}"),
-                managers: vec![ws.clone()],
+                managers: vec![endpoint.clone()],
+                insecure_accept_any_manager: false,
                 members: Vec::new(),
                 insecure_test_primes: true,
                 prime_threads: 1,
@@ -176,8 +193,9 @@ impl Cluster {
         }
         let manager = ManagerConfig {
             listen: api.to_string(),
-            manager_id: "cohort-devnet-manager".into(),
-            data_dir: dir.join("manager"),
+            ws_listen: None,
+            tls: None,
+            data_dir: manager_dir,
             members: members.clone(),
             state_key_id: STATE_KEY.into(),
             presign_pool_depth: presign_pool,
@@ -197,9 +215,63 @@ impl Cluster {
             node_configs,
             manager_config,
             api_url: format!("http://{api}"),
+            manager_address,
+            ws_url: ws,
             jwt_secret_file: None,
             children: Vec::new(),
         })
+    }
+
+    /// Moves the node WebSocket to a TLS listener of its own (`wss://127.0.0.1:<port>`) with a
+    /// self-signed certificate (made once, kept in the manager's directory) that every node
+    /// pins by its SHA-256.
+    pub fn use_wss(&mut self) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.manager_config)?;
+        let mut config = ManagerConfig::from_toml(&text)?;
+        let cert_file = config.data_dir.join("tls-cert.pem");
+        let key_file = config.data_dir.join("tls-key.pem");
+        if !cert_file.exists() || !key_file.exists() {
+            let cert = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ])
+            .context("cannot generate the devnet's TLS certificate")?;
+            std::fs::write(&cert_file, cert.cert.pem())?;
+            std::fs::write(&key_file, cert.key_pair.serialize_pem())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        let pem = std::fs::read_to_string(&cert_file)?;
+        let der = pem_to_der(&pem).context("the devnet's TLS certificate is not PEM")?;
+        let pin = cohort_wire::Bytes32(cohort_node::tls::cert_sha256(&der));
+        let port = match config
+            .ws_listen
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+        {
+            Some(p) => p.parse::<u16>().context("bad ws_listen port")?,
+            None => free_port()?,
+        };
+        config.ws_listen = Some(format!("127.0.0.1:{port}"));
+        config.tls = Some(cohort_manager::config::TlsConfig {
+            cert_file,
+            key_file,
+        });
+        std::fs::write(&self.manager_config, toml::to_string_pretty(&config)?)?;
+        self.ws_url = format!("wss://127.0.0.1:{port}/v1/ws");
+        for path in &self.node_configs {
+            let mut c = NodeConfig::from_toml(&std::fs::read_to_string(path)?)?;
+            c.managers = vec![ManagerEndpoint::Pinned(ManagerPin {
+                url: self.ws_url.clone(),
+                address: Some(self.manager_address),
+                tls_cert_sha256: Some(pin),
+            })];
+            std::fs::write(path, toml::to_string_pretty(&c)?)?;
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, name: String, args: &[&str], log: PathBuf) -> anyhow::Result<()> {
@@ -329,6 +401,18 @@ impl Cluster {
     }
 }
 
+/// The DER bytes of the first certificate in a PEM text.
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
 /// The sample digest the devnet signs: keccak256 of a fixed phrase.
 pub fn sample_digest() -> [u8; 32] {
     Keccak256::digest(b"cohort devnet sample digest").into()
@@ -357,6 +441,9 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     )?;
     if let Some(f) = &args.jwt_secret_file {
         cluster.use_jwt_secret_file(f)?;
+    }
+    if args.wss {
+        cluster.use_wss()?;
     }
     println!(
         "devnet: {} nodes, threshold {}, data and logs in {}",
@@ -391,6 +478,10 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     cluster.start()?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
     println!("devnet: manager and {} nodes up", args.nodes);
+    println!(
+        "devnet:   manager {} at {} (pinned by every node)",
+        cluster.manager_address, cluster.ws_url
+    );
     for (k, a) in cluster.members.iter().enumerate() {
         println!("devnet:   node-{k} {a}");
     }

@@ -36,6 +36,10 @@ enum Command {
         /// Manager configuration (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Create the manager's identity key if needed, print its address (the manager id
+        /// nodes pin) as JSON, and exit.
+        #[arg(long)]
+        init: bool,
     },
     /// Run a whole cohort on loopback (one manager, n node processes) with embedded defaults.
     Devnet(devnet::DevnetArgs),
@@ -81,12 +85,22 @@ async fn main() -> anyhow::Result<()> {
             node.serve().await;
             Ok(())
         }
-        Command::Manager { config } => {
+        Command::Manager { config, init } => {
             init_tracing();
             let cfg = cohort_manager::ManagerConfig::from_toml(&read_config(&config)?)
                 .with_context(|| format!("in {}", config.display()))?;
+            if init {
+                let id = cohort_manager::identity::ManagerIdentity::load_or_create(&cfg.data_dir)?;
+                println!("{}", serde_json::json!({ "manager_address": id.address() }));
+                return Ok(());
+            }
             let manager = cohort_manager::Manager::bind(cfg).await?;
-            tracing::info!(listen = %manager.local_addr()?, "manager listening");
+            tracing::info!(
+                listen = %manager.local_addr()?,
+                ws_listen = ?manager.ws_local_addr(),
+                manager_address = %manager.manager_address(),
+                "manager listening (nodes pin manager_address)"
+            );
             manager
                 .serve(async {
                     let _ = tokio::signal::ctrl_c().await;

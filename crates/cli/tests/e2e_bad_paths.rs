@@ -24,7 +24,10 @@ async fn connect(net: &Devnet) -> (Ws, Value) {
     (ws, challenge)
 }
 
-async fn next_json(ws: &mut Ws) -> Option<Value> {
+async fn next_json<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Option<Value>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         match tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).unwrap()),
@@ -36,15 +39,40 @@ async fn next_json(ws: &mut Ws) -> Option<Value> {
     }
 }
 
-/// The digest a node signs to authenticate, computed independently of the wire crate.
-fn auth_digest(manager_id: &str, nonce_hex: &str, address: &[u8; 20]) -> [u8; 32] {
+/// The test's own nonce in its hellos.
+const NODE_NONCE: [u8; 32] = [0x42; 32];
+
+fn unhex(h: &str) -> Vec<u8> {
+    hex::decode(h.trim_start_matches("0x")).unwrap()
+}
+
+/// The digests of the link authentication, computed independently of the wire crate: `tag`
+/// is `node` (what a node signs) or `manager` (what a manager's welcome signs).
+fn link_digest(
+    tag: &str,
+    manager_hex: &str,
+    manager_nonce_hex: &str,
+    node_nonce: &[u8; 32],
+    node: &[u8; 20],
+) -> [u8; 32] {
     let mut h = Keccak256::new();
-    h.update(b"cohort/ws-auth/v1");
-    h.update((manager_id.len() as u64).to_be_bytes());
-    h.update(manager_id.as_bytes());
-    h.update(hex::decode(nonce_hex.trim_start_matches("0x")).unwrap());
-    h.update(address);
+    h.update(format!("cohort/ws-auth/{tag}/v2").as_bytes());
+    h.update(unhex(manager_hex));
+    h.update(unhex(manager_nonce_hex));
+    h.update(node_nonce);
+    h.update(node);
     h.finalize().into()
+}
+
+/// What a node signs to answer challenge `ch` (the manager it names, this test's nonce).
+fn auth_digest(ch: &Value, address: &[u8; 20]) -> [u8; 32] {
+    link_digest(
+        "node",
+        ch["manager"].as_str().unwrap(),
+        ch["nonce"].as_str().unwrap(),
+        &NODE_NONCE,
+        address,
+    )
 }
 
 fn address_of(sk: &SigningKey) -> [u8; 20] {
@@ -63,7 +91,7 @@ fn sign65(sk: &SigningKey, digest: &[u8; 32]) -> String {
 async fn hello(ws: &mut Ws, address: &str, signature: &str) -> Option<Value> {
     let frame = json!({
         "v": 1, "type": "Hello", "address": address, "peer_id": "x",
-        "signature": signature, "version": "test"
+        "nonce": hex32(&NODE_NONCE), "signature": signature, "version": "test"
     });
     ws.send(Message::text(frame.to_string())).await.unwrap();
     next_json(ws).await
@@ -82,11 +110,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     let stranger = SigningKey::random(&mut rand::rngs::OsRng);
     let (mut ws, ch) = connect(&net).await;
     let addr = address_of(&stranger);
-    let d = auth_digest(
-        ch["manager_id"].as_str().unwrap(),
-        ch["nonce"].as_str().unwrap(),
-        &addr,
-    );
+    let d = auth_digest(&ch, &addr);
     let ans = hello(
         &mut ws,
         &format!("0x{}", hex::encode(addr)),
@@ -109,11 +133,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
         .unwrap()
         .try_into()
         .unwrap();
-    let d = auth_digest(
-        ch["manager_id"].as_str().unwrap(),
-        ch["nonce"].as_str().unwrap(),
-        &member,
-    );
+    let d = auth_digest(&ch, &member);
     let ans = hello(&mut ws, &net.members[0], &sign65(&stranger, &d))
         .await
         .unwrap();
@@ -384,11 +404,7 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
         Message::text(oversized),
     ] {
         let (mut ws, ch) = connect(&net).await;
-        let d = auth_digest(
-            ch["manager_id"].as_str().unwrap(),
-            ch["nonce"].as_str().unwrap(),
-            &addr,
-        );
+        let d = auth_digest(&ch, &addr);
         let welcome = hello(&mut ws, &net.members[1], &sign65(&member_key, &d))
             .await
             .expect("a welcome");
@@ -401,7 +417,201 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
     net.restart_node(1);
     net.wait_connected(3).await;
     still_serving(&net).await;
+
+    hostile_managers(&mut net).await;
+    an_exposed_api_without_a_token_does_not_start(&net).await;
     net.stop().await;
+}
+
+type ServerWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Waits for the node's next dial of the hostile manager's listener.
+async fn accept_node(l: &tokio::net::TcpListener) -> ServerWs {
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(90), l.accept())
+        .await
+        .expect("the node dials the second manager")
+        .unwrap();
+    tokio_tungstenite::accept_async(tcp).await.unwrap()
+}
+
+async fn send_json(ws: &mut ServerWs, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// A second, hostile manager M2 (this test, speaking the wire protocol) that node 2 also
+/// dials, with M2's address pinned for M2's URL: M2 can neither pass off M1's challenge nor
+/// get a signature from the node that M1 accepts, nor hold the node on a link whose welcome
+/// it did not sign with the pinned key.
+async fn hostile_managers(net: &mut Devnet) {
+    let m2 = SigningKey::random(&mut rand::rngs::OsRng);
+    let m2_addr = format!("0x{}", hex::encode(address_of(&m2)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/ws", listener.local_addr().unwrap());
+    let (s, status) = net.get("/v1/status").await;
+    assert_eq!(s, 200, "{status}");
+    let m1_addr = status["manager_address"].as_str().unwrap().to_string();
+    assert_eq!(unhex(&m1_addr).len(), 20, "{status}");
+
+    net.kill_node(2);
+    let path = net.node_config(2);
+    let mut cfg: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let managers = cfg.get_mut("managers").unwrap().as_array_mut().unwrap();
+    assert_eq!(
+        managers[0]["address"].as_str().unwrap().to_lowercase(),
+        m1_addr.to_lowercase(),
+        "the devnet pins its manager"
+    );
+    let mut pin = toml::Table::new();
+    pin.insert("url".into(), url.clone().into());
+    pin.insert("address".into(), m2_addr.clone().into());
+    managers.push(pin.into());
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    net.restart_node(2);
+    let node: [u8; 20] = unhex(&net.members[2]).try_into().unwrap();
+    let members: Vec<Value> = net.members.iter().map(|m| json!(m)).collect();
+
+    // 1. M1's challenge passed through unchanged (M1's identity, not the one pinned for M2's
+    //    URL): the node hangs up without signing anything.
+    let (_m1, ch) = connect(net).await;
+    let mut ws = accept_node(&listener).await;
+    send_json(&mut ws, ch.clone()).await;
+    assert!(
+        next_json(&mut ws).await.is_none(),
+        "the node answered a challenge from an identity it did not pin"
+    );
+
+    // 2. M1's nonce relayed under M2's own (pinned) identity: the node signs for M2, and M1
+    //    refuses that signature.
+    let (mut m1, ch) = connect(net).await;
+    let mut ws = accept_node(&listener).await;
+    send_json(
+        &mut ws,
+        json!({ "v": 1, "type": "Challenge", "manager": m2_addr, "nonce": ch["nonce"] }),
+    )
+    .await;
+    let hello = next_json(&mut ws)
+        .await
+        .expect("a hello for the pinned manager");
+    assert_eq!(hello["type"], "Hello", "{hello}");
+    drop(ws);
+    m1.send(Message::text(hello.to_string())).await.unwrap();
+    let ans = next_json(&mut m1)
+        .await
+        .expect("M1 answers the relayed hello");
+    assert_eq!(
+        ans["type"], "Rejected",
+        "M1 accepted a relayed hello: {ans}"
+    );
+    assert!(
+        ans["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{ans}"
+    );
+
+    // 3. A welcome not signed by the pinned key (here another key, over the right digest):
+    //    the node leaves before obeying anything.
+    let mut ws = accept_node(&listener).await;
+    let nonce = hex32(&[7; 32]);
+    send_json(
+        &mut ws,
+        json!({ "v": 1, "type": "Challenge", "manager": m2_addr, "nonce": nonce }),
+    )
+    .await;
+    let hello = next_json(&mut ws).await.expect("a hello");
+    let node_nonce: [u8; 32] = unhex(hello["nonce"].as_str().unwrap()).try_into().unwrap();
+    let d = link_digest("manager", &m2_addr, &nonce, &node_nonce, &node);
+    let other = SigningKey::random(&mut rand::rngs::OsRng);
+    send_json(
+        &mut ws,
+        json!({ "v": 1, "type": "Welcome", "members": members, "signature": sign65(&other, &d) }),
+    )
+    .await;
+    assert!(
+        next_json(&mut ws).await.is_none(),
+        "the node stayed on a link whose welcome the pinned manager did not sign"
+    );
+
+    // 4. Control: the same welcome signed by M2's pinned key is accepted (the node reports).
+    let mut ws = accept_node(&listener).await;
+    let nonce = hex32(&[8; 32]);
+    send_json(
+        &mut ws,
+        json!({ "v": 1, "type": "Challenge", "manager": m2_addr, "nonce": nonce }),
+    )
+    .await;
+    let hello = next_json(&mut ws).await.expect("a hello");
+    let node_nonce: [u8; 32] = unhex(hello["nonce"].as_str().unwrap()).try_into().unwrap();
+    let d = link_digest("manager", &m2_addr, &nonce, &node_nonce, &node);
+    send_json(
+        &mut ws,
+        json!({ "v": 1, "type": "Welcome", "members": members, "signature": sign65(&m2, &d) }),
+    )
+    .await;
+    let frame = next_json(&mut ws)
+        .await
+        .expect("a status on an authenticated link");
+    assert_eq!(frame["type"], "Status", "{frame}");
+    drop(ws);
+
+    let log = std::fs::read_to_string(net.path().join("node-2.restart.log")).unwrap();
+    assert!(log.contains("but this node pinned"), "{log}");
+    assert!(log.contains("welcome is not signed by"), "{log}");
+    net.wait_connected(3).await;
+    still_serving(net).await;
+}
+
+/// A manager whose API listens beyond loopback without a token refuses to start.
+async fn an_exposed_api_without_a_token_does_not_start(net: &Devnet) {
+    let dir = net.path().join("exposed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "listen = \"0.0.0.0:0\"\ndata_dir = \"{}\"\nmembers = [{}]\n",
+        dir.display(),
+        net.members
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let path = dir.join("manager.toml");
+    std::fs::write(&path, &cfg).unwrap();
+    let run = |cfg: &std::path::Path, secs: u64| {
+        let cfg = cfg.to_path_buf();
+        async move {
+            let child = tokio::process::Command::new(BIN)
+                .args(["manager", "--config", cfg.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            tokio::time::timeout(Duration::from_secs(secs), child.wait_with_output()).await
+        }
+    };
+    let out = run(&path, 30)
+        .await
+        .expect("a manager with an exposed, open API must exit")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("beyond loopback"), "{err}");
+
+    // With a token it starts (and is stopped by the timeout).
+    std::fs::write(dir.join("token"), "t0ken").unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{cfg}api_token_file = \"{}\"\n",
+            dir.join("token").display()
+        ),
+    )
+    .unwrap();
+    assert!(
+        run(&path, 5).await.is_err(),
+        "a manager with a token on a public address keeps running"
+    );
 }
 
 /// Opens a just-killed node's store: the process may still be exiting, and its store opens

@@ -3,6 +3,10 @@
 //! caller-chosen digest), one round each; and a node killed between consuming its presignature
 //! and sending its partial signature — the batch is still signed (in full), the node is
 //! recorded absent (not a culprit), and that presignature is never used again.
+//!
+//! This cohort's node link runs over `wss://` (a TLS listener of its own, the certificate
+//! pinned by every node): keygen and every verified signature below cross it, and a node whose
+//! pin does not match the certificate is refused.
 
 mod common;
 
@@ -75,7 +79,13 @@ async fn presignatures_for_state_batches_only_and_a_crash_after_consumption() {
     let anvil = Anvil::start().await;
     anvil.mine_with_transfers(20).await;
     let urls = vec![anvil.url.as_str(); 5].join(",");
-    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1"]).await;
+    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1", "--wss"]).await;
+    let (s, status) = net.get("/v1/status").await;
+    assert_eq!(s, 200, "{status}");
+    assert_eq!(status["ws_tls"], true, "{status}");
+    let node_cfg = std::fs::read_to_string(net.node_config(0)).unwrap();
+    assert!(node_cfg.contains("wss://127.0.0.1:"), "{node_cfg}");
+    assert!(node_cfg.contains("tls_cert_sha256"), "{node_cfg}");
     let (_, key) = net.get(&format!("/v1/keys/{KEY}")).await;
     let address = key["address"].as_str().unwrap().to_lowercase();
     let mut batches = Batches {
@@ -210,6 +220,42 @@ async fn presignatures_for_state_batches_only_and_a_crash_after_consumption() {
         text.contains("cohort_manager_presignatures_ready{key_id=\"state\"}"),
         "{text}"
     );
+
+    // A node pinning another certificate refuses the manager's TLS handshake; with the right
+    // pin back it connects again.
+    let w = (k + 1) % 5;
+    net.kill_node(w);
+    net.wait_connected(4).await;
+    let path = net.node_config(w);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let mut cfg: toml::Table = toml::from_str(&good).unwrap();
+    let m = cfg["managers"].as_array_mut().unwrap()[0]
+        .as_table_mut()
+        .unwrap();
+    m.insert(
+        "tls_cert_sha256".into(),
+        format!("0x{}", "ab".repeat(32)).into(),
+    );
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    net.restart_node(w);
+    let log = net.path().join(format!("node-{w}.restart.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("not the pinned 0xabab")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the node never refused the certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(net.connected().await.len(), 4);
+    net.kill_node(w);
+    std::fs::write(&path, good).unwrap();
+    net.restart_node(w);
+    net.wait_connected(5).await;
+    net.sign_and_verify("raw", &random_digest()).await;
 
     // Stopped: in the victim's store the piece is gone and its id can never be stored again.
     net.stop().await;

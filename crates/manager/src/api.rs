@@ -29,7 +29,9 @@ const MAX_URI: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub(crate) fn router(state: Arc<State>) -> Router {
+/// The API router; with `serve_ws` it also serves the node WebSocket `/v1/ws` (when the
+/// manager has no separate `ws_listen`).
+pub(crate) fn router(state: Arc<State>, serve_ws: bool) -> Router {
     let api = Router::new()
         .route("/v1/keys", post(create_key).get(list_keys))
         .route("/v1/keys/{key_id}", get(get_key).delete(delete_key))
@@ -45,20 +47,41 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/v1/nodes", get(nodes))
         .route("/v1/operations/{session_id}", get(operation))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
-    Router::new()
+    let mut open = Router::new()
         .merge(api)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status));
+    if serve_ws {
+        open = open.route("/v1/ws", get(ws));
+    }
+    open.route("/metrics", get(metrics))
         // Mantle's manager's routes, for tooling pointed at it.
         .route("/ping", get(crate::mantle::ping))
         .route("/api/v1/metrics", get(metrics))
-        .route("/v1/ws", get(ws))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(limits))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// The router of the separate node WebSocket listener: `/v1/ws` and nothing else.
+pub(crate) fn ws_router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/v1/ws", get(ws))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// Who this manager is: the address nodes pin for it, and its version.
+async fn status(AxState(state): AxState<Arc<State>>) -> Json<serde_json::Value> {
+    Json(json!({
+        "manager_address": state.identity.address(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "members": state.config.members.len(),
+        "ws_tls": state.config.tls.is_some(),
+    }))
 }
 
 async fn no_route(req: Request) -> ApiError {

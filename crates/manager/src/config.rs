@@ -38,15 +38,32 @@ impl Default for ManagerTimeouts {
     }
 }
 
+/// A certificate and key (PEM files) the node WebSocket listener serves TLS with; nodes pin
+/// the certificate's SHA-256 (`cohort manager --init` prints it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+    pub key_file: PathBuf,
+}
+
 /// The manager's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManagerConfig {
-    /// HTTP API and node WebSocket (`/v1/ws`) address. Default `127.0.0.1:7100`.
+    /// HTTP API address (and node WebSocket `/v1/ws`, unless `ws_listen` is set). Beyond
+    /// loopback the API needs `api_token_file` or `jwt_secret_file`, or the manager refuses to
+    /// start. Default `127.0.0.1:7100`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// The manager's name; nodes sign it in their authentication. Default `cohort-manager`.
-    #[serde(default = "default_id")]
-    pub manager_id: String,
+    /// A separate address for the nodes' WebSocket (`/v1/ws` only), so the node link can face
+    /// the network while the API stays on loopback. Default none: `/v1/ws` is on `listen`.
+    #[serde(default)]
+    pub ws_listen: Option<String>,
+    /// TLS for the node WebSocket listener (`wss://`), which then must be `ws_listen`.
+    /// Default none (plain `ws://`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// Directory of the manager's own store (keys registry, operation records). Required.
     pub data_dir: PathBuf,
     /// Cohort membership: node addresses, in the order aux info is generated for.
@@ -111,10 +128,6 @@ fn default_state_key() -> String {
     "state".into()
 }
 
-fn default_id() -> String {
-    "cohort-manager".into()
-}
-
 impl ManagerConfig {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Self, crate::ManagerError> {
@@ -130,6 +143,11 @@ impl ManagerConfig {
                 cohort_wire::MAX_FRAME_STATE_ROOTS,
                 cohort_wire::MAX_FRAME_BYTES
             )));
+        }
+        if self.tls.is_some() && self.ws_listen.is_none() {
+            return Err(crate::ManagerError::Config(
+                "tls is served on the node WebSocket listener: set ws_listen too".into(),
+            ));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
-//! The Cohort manager: serves the HTTP API, accepts node WebSockets (challenge–response with the
-//! node key, members only), and coordinates every operation with the prepare → ready → start
+//! The Cohort manager: serves the HTTP API, accepts node WebSockets (mutual challenge–response:
+//! the node key, members only, and the manager's own identity key, [`identity`]; optionally over
+//! TLS on a listener of its own), and coordinates every operation with the prepare → ready → start
 //! handshake. It holds no key shares; it verifies every signature before anyone sees it and
 //! records every operation — who took part, who was absent, the outcome.
 //!
@@ -49,6 +50,7 @@ mod api;
 pub mod auth;
 pub mod config;
 mod handshake;
+pub mod identity;
 mod latency;
 mod links;
 mod locks;
@@ -61,6 +63,7 @@ mod record;
 pub mod sigcache;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod ws;
 
 use std::sync::Arc;
@@ -97,6 +100,8 @@ const HOOKS: links::Hooks = links::Hooks {
 /// Shared manager state: each field is one concern with its own gateway.
 pub(crate) struct State {
     pub config: ManagerConfig,
+    /// The manager's identity key: its address is the manager id nodes pin.
+    pub identity: identity::ManagerIdentity,
     pub registry: Registry,
     pub oplog: OperationLog,
     pub metrics: Metrics,
@@ -122,6 +127,7 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn new(
         config: ManagerConfig,
+        identity: identity::ManagerIdentity,
         registry: Registry,
         oplog: OperationLog,
         auth: auth::Credentials,
@@ -131,6 +137,7 @@ impl State {
         let pool = pool::PresigPool::new(metrics.presignatures_ready.clone());
         State {
             config,
+            identity,
             registry,
             oplog,
             metrics,
@@ -158,6 +165,8 @@ pub(crate) fn now_ms() -> u64 {
 pub struct Manager {
     state: Arc<State>,
     listener: tokio::net::TcpListener,
+    /// The node WebSocket's own listener (`ws_listen`), with its TLS configuration.
+    ws_listener: Option<(tokio::net::TcpListener, Option<Arc<rustls::ServerConfig>>)>,
 }
 
 impl Manager {
@@ -186,19 +195,52 @@ impl Manager {
             config.signature_cache_entries,
         )
         .map_err(|e| ManagerError::Store(e.to_string()))?;
+        let identity = identity::ManagerIdentity::load_or_create(&config.data_dir)?;
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+        let credentials = auth::Credentials { token, jwt_secret };
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| {
                 ManagerError::Server(format!("cannot listen on {}: {e}", config.listen))
             })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|e| ManagerError::Server(e.to_string()))?;
+        check_api_exposure(api_addr, &credentials)?;
+        let ws_listener = match &config.ws_listen {
+            None => None,
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    ManagerError::Server(format!("cannot listen on ws_listen {addr}: {e}"))
+                })?;
+                Some((l, tls))
+            }
+        };
         let state = Arc::new(State::new(
             config,
+            identity,
             registry,
             oplog,
-            auth::Credentials { token, jwt_secret },
+            credentials,
             Some(sigcache),
         ));
-        Ok(Manager { state, listener })
+        Ok(Manager {
+            state,
+            listener,
+            ws_listener,
+        })
+    }
+
+    /// The manager's id: the address of its identity key, which nodes pin.
+    pub fn manager_address(&self) -> cohort_wire::Address {
+        self.state.identity.address()
+    }
+
+    /// The node WebSocket's own bound address, if `ws_listen` is set.
+    pub fn ws_local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ws_listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The bound address.
@@ -215,18 +257,70 @@ impl Manager {
     ) -> Result<(), ManagerError> {
         let filler = tokio::spawn(ops::presign::fill(self.state.clone()));
         let pruner = tokio::spawn(prune_oplog(self.state.clone()));
-        let app = api::router(self.state.clone());
-        let result = axum::serve(
+        let app = api::router(self.state.clone(), self.ws_listener.is_none());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let ws_server = match self.ws_listener {
+            None => None,
+            Some((listener, tls)) => {
+                let ws_app = api::ws_router(self.state.clone());
+                let stop = stopped(stop_rx.clone());
+                Some(tokio::spawn(async move {
+                    match tls {
+                        Some(config) => {
+                            axum::serve(tls::TlsListener::new(listener, config)?, ws_app)
+                                .with_graceful_shutdown(stop)
+                                .await
+                        }
+                        None => {
+                            axum::serve(listener, ws_app)
+                                .with_graceful_shutdown(stop)
+                                .await
+                        }
+                    }
+                    .map_err(|e| ManagerError::Server(e.to_string()))
+                }))
+            }
+        };
+        let api_server = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ManagerError::Server(e.to_string()));
+        .with_graceful_shutdown(stopped(stop_rx));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let mut result = api_server
+            .await
+            .map_err(|e| ManagerError::Server(e.to_string()));
+        if let Some(ws) = ws_server {
+            let ws_result = ws
+                .await
+                .map_err(|e| ManagerError::Server(e.to_string()))
+                .and_then(|r| r);
+            result = result.and(ws_result);
+        }
         filler.abort();
         pruner.abort();
         result
     }
+}
+
+/// Refuses an API reachable beyond loopback without a credential: anyone on the network could
+/// then create keys and sign.
+pub(crate) fn check_api_exposure(
+    addr: std::net::SocketAddr,
+    credentials: &auth::Credentials,
+) -> Result<(), ManagerError> {
+    if !addr.ip().is_loopback() && credentials.open() {
+        return Err(ManagerError::Config(format!(
+            "the API listens on {addr}, beyond loopback, without a credential: set api_token_file (or jwt_secret_file), or listen on 127.0.0.1"
+        )));
+    }
+    Ok(())
 }
 
 /// Keeps the operation log within `oplog_retention` records.

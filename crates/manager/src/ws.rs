@@ -1,5 +1,6 @@
-//! Node WebSockets: the challenge–response authentication with the node key (members only),
-//! then the socket pump — frames out of the node's outbox, frames in to [`crate::links::route`].
+//! Node WebSockets: the mutual challenge–response authentication (the node signs both nonces
+//! and the manager address it pinned, members only; the manager's welcome signs both nonces
+//! with the manager's identity key), then the socket pump — frames out of the node's outbox, frames in to [`crate::links::route`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use cohort_engine::EthSignature;
 use cohort_wire::{
-    Bytes32, ErrorBody, ErrorCode, ManagerMsg, NodeMsg, auth_digest, decode, encode,
+    Bytes32, ErrorBody, ErrorCode, HexBytes, ManagerMsg, NodeMsg, decode, encode,
+    manager_auth_digest, node_auth_digest,
 };
 use futures::{SinkExt, StreamExt};
 use rand::RngCore;
@@ -36,14 +38,10 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
     let mut nonce = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut nonce);
     let nonce = Bytes32(nonce);
-    let manager_id = state.config.manager_id.clone();
+    let manager = state.identity.address();
     if socket
         .send(Message::Text(
-            encode(ManagerMsg::Challenge {
-                manager_id: manager_id.clone(),
-                nonce,
-            })
-            .into(),
+            encode(ManagerMsg::Challenge { manager, nonce }).into(),
         ))
         .await
         .is_err()
@@ -62,10 +60,11 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
             return;
         }
     };
-    let (address, peer_id) = match hello {
+    let (address, peer_id, node_nonce) = match hello {
         Ok(NodeMsg::Hello {
             address,
             peer_id,
+            nonce: node_nonce,
             signature,
             ..
         }) => {
@@ -73,11 +72,18 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
                 reject(&mut socket, &state, "signature must be 65 bytes").await;
                 return;
             };
-            let digest = auth_digest(&manager_id, &nonce, &address);
+            // Checked with this manager's own address: a node that pinned another manager
+            // for the URL it dialled (a challenge relayed by that manager) fails here.
+            let digest = node_auth_digest(&manager, &nonce, &node_nonce, &address);
             match EthSignature(sig).recover_address(&digest) {
                 Ok(a) if a == address.0 => {}
                 _ => {
-                    reject(&mut socket, &state, "signature does not match the address").await;
+                    reject(
+                        &mut socket,
+                        &state,
+                        "signature does not match the address (or the node pinned another manager for this URL)",
+                    )
+                    .await;
                     return;
                 }
             }
@@ -85,7 +91,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
                 reject(&mut socket, &state, "not a member of this cohort").await;
                 return;
             }
-            (address, peer_id)
+            (address, peer_id, node_nonce)
         }
         Ok(_) => {
             reject(&mut socket, &state, "expected hello").await;
@@ -97,10 +103,23 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
         }
     };
 
+    let proof = match state.identity.sign_digest(&manager_auth_digest(
+        &manager,
+        &nonce,
+        &node_nonce,
+        &address,
+    )) {
+        Ok(sig) => sig,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign the welcome");
+            return;
+        }
+    };
     let (conn_id, mut rx) = links::attach(&state, address, peer_id);
     let (mut sink, mut stream) = socket.split();
     let welcome = encode(ManagerMsg::Welcome {
         members: state.config.members.clone(),
+        signature: HexBytes(proof.to_vec()),
     });
     if sink.send(Message::Text(welcome.into())).await.is_err() {
         links::detach(&state, &address, conn_id);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cohort_wire::Address;
+use cohort_wire::{Address, Bytes32};
 use serde::{Deserialize, Serialize};
 
 /// A cohort member as the node needs to know it.
@@ -13,6 +13,58 @@ pub struct MemberConfig {
     pub address: Address,
     /// Where to dial its p2p endpoint (multiaddr), e.g. `/ip4/127.0.0.1/tcp/7201`.
     pub p2p: Option<String>,
+}
+
+/// One manager the node dials, with what it pins for it. In TOML either a table
+/// `{ url = "wss://…/v1/ws", address = "0x…", tls_cert_sha256 = "0x…" }` or, for an old config,
+/// a bare URL string (no pin: refused unless `insecure_accept_any_manager`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ManagerEndpoint {
+    /// A bare URL, with no pinned identity.
+    Url(String),
+    /// A URL with its pins.
+    Pinned(ManagerPin),
+}
+
+/// A manager URL and what the node insists on finding there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManagerPin {
+    /// `ws://` or `wss://` URL of the manager's `/v1/ws`.
+    pub url: String,
+    /// The manager's address (of its identity key; `cohort manager --init` and
+    /// `GET /v1/status` show it). The node refuses a manager that proves another identity.
+    #[serde(default)]
+    pub address: Option<Address>,
+    /// SHA-256 of the manager's TLS certificate (DER), 0x-hex; required for `wss://`.
+    #[serde(default)]
+    pub tls_cert_sha256: Option<Bytes32>,
+}
+
+impl ManagerEndpoint {
+    /// The URL.
+    pub fn url(&self) -> &str {
+        match self {
+            ManagerEndpoint::Url(u) => u,
+            ManagerEndpoint::Pinned(p) => &p.url,
+        }
+    }
+
+    /// The pinned manager address, if any.
+    pub fn address(&self) -> Option<Address> {
+        match self {
+            ManagerEndpoint::Url(_) => None,
+            ManagerEndpoint::Pinned(p) => p.address,
+        }
+    }
+
+    /// The pinned certificate hash, if any.
+    pub fn tls_cert_sha256(&self) -> Option<Bytes32> {
+        match self {
+            ManagerEndpoint::Url(_) => None,
+            ManagerEndpoint::Pinned(p) => p.tls_cert_sha256,
+        }
+    }
 }
 
 /// Timeouts, in seconds.
@@ -57,9 +109,14 @@ pub struct NodeConfig {
     /// p2p listen multiaddr. Default `/ip4/0.0.0.0/tcp/7200`.
     #[serde(default = "default_p2p_listen")]
     pub p2p_listen: String,
-    /// Manager WebSocket URLs to dial, e.g. `ws://127.0.0.1:7100/v1/ws`. Default none.
+    /// Managers to dial, each with its pinned address (and, for `wss://`, its pinned
+    /// certificate hash). Default none.
     #[serde(default)]
-    pub managers: Vec<String>,
+    pub managers: Vec<ManagerEndpoint>,
+    /// Accept whatever identity a manager without a pinned `address` claims. INSECURE: anyone
+    /// on the path could then drive this node. Default false (such a config is refused).
+    #[serde(default)]
+    pub insecure_accept_any_manager: bool,
     /// Cohort membership, in the order aux info is generated for.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
@@ -143,6 +200,34 @@ impl NodeConfig {
         }
     }
 
+    /// Refuses manager entries the node could not authenticate: no pinned address (unless
+    /// `insecure_accept_any_manager`), `wss://` without a certificate pin, a pin on `ws://`.
+    pub fn validate_managers(&self) -> Result<(), crate::NodeError> {
+        for m in &self.managers {
+            let url = m.url();
+            let bad = |why: &str| Err(crate::NodeError::Config(format!("manager {url}: {why}")));
+            if m.address().is_none() && !self.insecure_accept_any_manager {
+                return bad(
+                    "no pinned manager address: write it as { url = \"…\", address = \"0x…\" } (the manager prints its address at start and in GET /v1/status), or set insecure_accept_any_manager = true",
+                );
+            }
+            if url.starts_with("wss://") {
+                if m.tls_cert_sha256().is_none() {
+                    return bad(
+                        "wss:// needs tls_cert_sha256, the SHA-256 of the manager's certificate",
+                    );
+                }
+            } else if url.starts_with("ws://") {
+                if m.tls_cert_sha256().is_some() {
+                    return bad("tls_cert_sha256 is set but the URL is plain ws://");
+                }
+            } else {
+                return bad("the URL must start with ws:// or wss://");
+            }
+        }
+        Ok(())
+    }
+
     /// The store's path.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("node.redb")
@@ -167,5 +252,41 @@ mod tests {
         assert_eq!(c.state_key_ids, minimal.state_key_ids);
         assert_eq!(c.l2_block_offset, minimal.l2_block_offset);
         assert!(NodeConfig::from_toml("data_dir = 5").is_err());
+    }
+
+    #[test]
+    fn a_manager_without_a_pin_is_refused_unless_insecure() {
+        let old =
+            NodeConfig::from_toml("data_dir = \"/x\"\nmanagers = [\"ws://m:1/v1/ws\"]").unwrap();
+        let e = old.validate_managers().unwrap_err().to_string();
+        assert!(e.contains("no pinned manager address"), "{e}");
+        let mut insecure = old.clone();
+        insecure.insecure_accept_any_manager = true;
+        insecure.validate_managers().unwrap();
+
+        let a = format!("0x{}", "11".repeat(20));
+        let pinned = NodeConfig::from_toml(&format!(
+            "data_dir = \"/x\"\nmanagers = [{{ url = \"ws://m:1/v1/ws\", address = \"{a}\" }}]"
+        ))
+        .unwrap();
+        pinned.validate_managers().unwrap();
+        assert_eq!(
+            pinned.managers[0]
+                .address()
+                .unwrap()
+                .to_string()
+                .to_lowercase(),
+            a
+        );
+        // The pinned form survives a round trip (the devnet writes configs this way).
+        let back = NodeConfig::from_toml(&toml::to_string_pretty(&pinned).unwrap()).unwrap();
+        assert_eq!(back.managers[0].address(), pinned.managers[0].address());
+
+        let wss = NodeConfig::from_toml(&format!(
+            "data_dir = \"/x\"\nmanagers = [{{ url = \"wss://m:1/v1/ws\", address = \"{a}\" }}]"
+        ))
+        .unwrap();
+        let e = wss.validate_managers().unwrap_err().to_string();
+        assert!(e.contains("tls_cert_sha256"), "{e}");
     }
 }

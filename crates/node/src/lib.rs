@@ -51,6 +51,7 @@ mod shares;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -149,6 +150,7 @@ impl Node {
     /// Opens the store (creating the node key on first start), starts the p2p host and the
     /// manager links. Fails clearly on a wrong passphrase, writing nothing.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        config.validate_managers()?;
         let passphrase = config.passphrase()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -225,8 +227,8 @@ impl Node {
         let inner = Arc::new(Inner::new(config, store, p2p, identity, aux, l2));
         status::start_prime_supply(inner.clone());
         session::start_sweeper(inner.clone());
-        for url in inner.config.managers.clone() {
-            tokio::spawn(link::run(inner.clone(), url));
+        for endpoint in inner.config.managers.clone() {
+            tokio::spawn(link::run(inner.clone(), endpoint));
         }
         Ok(Node { inner })
     }

@@ -90,18 +90,55 @@ pub struct Frame<T> {
     pub msg: T,
 }
 
-/// The bytes a node signs to authenticate its WebSocket: binds the manager's identity, its
-/// fresh nonce and the node's address, under a domain tag, so a signature is useless anywhere
-/// else and cannot be replayed to another manager or connection.
-pub fn auth_digest(manager_id: &str, nonce: &Bytes32, address: &Address) -> [u8; 32] {
+/// Domain tag of the node's half of the link authentication.
+pub const NODE_AUTH_TAG: &[u8] = b"cohort/ws-auth/node/v2";
+/// Domain tag of the manager's half of the link authentication.
+pub const MANAGER_AUTH_TAG: &[u8] = b"cohort/ws-auth/manager/v2";
+
+fn link_digest(
+    tag: &[u8],
+    manager: &Address,
+    manager_nonce: &Bytes32,
+    node_nonce: &Bytes32,
+    node: &Address,
+) -> [u8; 32] {
     use sha3::{Digest, Keccak256};
     let mut h = Keccak256::new();
-    h.update(b"cohort/ws-auth/v1");
-    h.update((manager_id.len() as u64).to_be_bytes());
-    h.update(manager_id.as_bytes());
-    h.update(nonce.0);
-    h.update(address.0);
+    h.update(tag);
+    h.update(manager.0);
+    h.update(manager_nonce.0);
+    h.update(node_nonce.0);
+    h.update(node.0);
     h.finalize().into()
+}
+
+/// The bytes a node signs to authenticate its WebSocket: the address it PINNED for the
+/// manager's URL, both nonces and its own address, under a domain tag. A manager checks it
+/// with its own address, so a challenge relayed from another manager fails there.
+pub fn node_auth_digest(
+    pinned_manager: &Address,
+    manager_nonce: &Bytes32,
+    node_nonce: &Bytes32,
+    node: &Address,
+) -> [u8; 32] {
+    link_digest(
+        NODE_AUTH_TAG,
+        pinned_manager,
+        manager_nonce,
+        node_nonce,
+        node,
+    )
+}
+
+/// The bytes a manager signs in its welcome to prove its identity key to the node: both
+/// nonces and both identities, under a tag of its own (no node signature can pass for it).
+pub fn manager_auth_digest(
+    manager: &Address,
+    manager_nonce: &Bytes32,
+    node_nonce: &Bytes32,
+    node: &Address,
+) -> [u8; 32] {
+    link_digest(MANAGER_AUTH_TAG, manager, manager_nonce, node_nonce, node)
 }
 
 #[cfg(test)]
@@ -158,10 +195,20 @@ mod tests {
     }
 
     #[test]
-    fn auth_digest_binds_every_field() {
-        let a = auth_digest("m", &Bytes32([1; 32]), &Address([2; 20]));
-        assert_ne!(a, auth_digest("m2", &Bytes32([1; 32]), &Address([2; 20])));
-        assert_ne!(a, auth_digest("m", &Bytes32([9; 32]), &Address([2; 20])));
-        assert_ne!(a, auth_digest("m", &Bytes32([1; 32]), &Address([3; 20])));
+    fn auth_digests_bind_every_field_and_their_side() {
+        let (m, n1, n2, a) = (
+            Address([1; 20]),
+            Bytes32([2; 32]),
+            Bytes32([3; 32]),
+            Address([4; 20]),
+        );
+        let d = node_auth_digest(&m, &n1, &n2, &a);
+        assert_ne!(d, node_auth_digest(&Address([9; 20]), &n1, &n2, &a));
+        assert_ne!(d, node_auth_digest(&m, &Bytes32([9; 32]), &n2, &a));
+        assert_ne!(d, node_auth_digest(&m, &n1, &Bytes32([9; 32]), &a));
+        assert_ne!(d, node_auth_digest(&m, &n1, &n2, &Address([9; 20])));
+        // Swapping the nonces, or the side, gives another digest.
+        assert_ne!(d, node_auth_digest(&m, &n2, &n1, &a));
+        assert_ne!(d, manager_auth_digest(&m, &n1, &n2, &a));
     }
 }

@@ -138,17 +138,22 @@ pub struct ReshareSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ManagerMsg {
-    /// First frame: the node must sign [`auth_digest`](crate::auth_digest) over this nonce.
+    /// First frame: the manager's claimed identity and a fresh nonce. The node compares the
+    /// identity with the address it pinned for this URL before it signs anything.
     Challenge {
-        /// The manager's stable name (part of what the node signs).
-        manager_id: String,
+        /// The manager's address (of its identity key); the node refuses one it did not pin.
+        manager: Address,
         /// Fresh random nonce for this connection.
         nonce: Bytes32,
     },
-    /// Authentication succeeded.
+    /// Authentication succeeded; the manager proves its identity in turn.
     Welcome {
         /// Current cohort membership.
         members: Vec<Address>,
+        /// 65-byte r‖s‖v signature by the manager's key over
+        /// [`manager_auth_digest`](crate::manager_auth_digest): the node obeys no frame of a
+        /// link whose welcome does not verify against its pin.
+        signature: HexBytes,
     },
     /// Authentication failed; the connection closes.
     Rejected {
@@ -308,7 +313,9 @@ pub enum NodeMsg {
         address: Address,
         /// The node's libp2p peer id.
         peer_id: String,
-        /// 65-byte r‖s‖v signature over [`auth_digest`](crate::auth_digest).
+        /// The node's fresh nonce, which the manager's welcome signature must cover.
+        nonce: Bytes32,
+        /// 65-byte r‖s‖v signature over [`node_auth_digest`](crate::node_auth_digest).
         signature: HexBytes,
         /// Node software version.
         version: String,

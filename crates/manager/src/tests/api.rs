@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use super::Net;
 
 async fn call(net: &Net, req: Request<Body>) -> (StatusCode, Value) {
-    let res = crate::api::router(net.state.clone())
+    let res = crate::api::router(net.state.clone(), true)
         .oneshot(req)
         .await
         .unwrap();

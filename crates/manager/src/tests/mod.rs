@@ -91,7 +91,8 @@ impl Net {
         let members: Vec<Address> = (0..n).map(addr).collect();
         let config = ManagerConfig {
             listen: "127.0.0.1:0".into(),
-            manager_id: "test".into(),
+            ws_listen: None,
+            tls: None,
             data_dir: dir.path().to_path_buf(),
             members: members.clone(),
             state_key_id: "state".into(),
@@ -115,6 +116,7 @@ impl Net {
         Net {
             state: Arc::new(State::new(
                 config,
+                crate::identity::ManagerIdentity::load_or_create(dir.path()).unwrap(),
                 registry,
                 oplog,
                 crate::auth::Credentials::default(),
