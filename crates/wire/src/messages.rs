@@ -40,6 +40,8 @@ pub enum ErrorCode {
     L2Unavailable,
     /// The session id was already used.
     Replayed,
+    /// The key was deleted on this node (its share is tombstoned until erased).
+    KeyDeleted,
     /// Anything else (a bug or a local failure).
     Internal,
 }
@@ -281,12 +283,16 @@ pub enum ManagerMsg {
         /// Key id.
         key_id: KeyId,
     },
-    /// Remove (tombstone) a key and its share.
+    /// Delete a key: the node tombstones its share (kept sealed for its retention period,
+    /// refused for every use, then erased). Bound to one sharing: a node whose current share
+    /// belongs to another sharing refuses.
     KeyDelete {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
         key_id: KeyId,
+        /// The sharing (key session id) the delete targets, from the manager's registry.
+        key_session_id: Bytes32,
     },
     /// Liveness probe.
     Ping {
@@ -320,6 +326,10 @@ pub enum NodeMsg {
         /// search's progress).
         #[serde(default)]
         primes_ready: u64,
+        /// Keys deleted on this node whose shares are tombstoned (kept sealed, refused for
+        /// every use) until their retention ends and they are erased.
+        #[serde(default)]
+        tombstoned: Vec<KeyId>,
     },
     /// Ready for aux-info generation.
     AuxInfoReady {

@@ -110,6 +110,7 @@ impl ErrorCode {
             ErrorCode::ContentRejected => "content_rejected",
             ErrorCode::L2Unavailable => "l2_unavailable",
             ErrorCode::Replayed => "replayed",
+            ErrorCode::KeyDeleted => "key_deleted",
             ErrorCode::Internal => "internal",
         }
     }
@@ -149,6 +150,7 @@ mod tests {
             ErrorCode::ContentRejected,
             ErrorCode::L2Unavailable,
             ErrorCode::Replayed,
+            ErrorCode::KeyDeleted,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
