@@ -168,6 +168,7 @@ impl Cluster {
                 l2_block_offset: 1,
                 l2: Default::default(),
                 timeouts: Default::default(),
+                deletes: Default::default(),
             });
         }
         let mut members = Vec::new();

@@ -201,7 +201,7 @@ impl ApiError {
         let status = match e.code {
             ErrorCode::BadRequest | ErrorCode::NotAParty => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::KeyNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::KeyNotFound | ErrorCode::KeyDeleted => StatusCode::NOT_FOUND,
             ErrorCode::KeyPending
             | ErrorCode::KeyExists
             | ErrorCode::JournalConflict

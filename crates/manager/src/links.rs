@@ -227,6 +227,7 @@ pub(crate) fn route(state: &State, from: Address, conn_id: u64, msg: NodeMsg) {
             aux_members,
             keys,
             primes_ready,
+            ..
         } => {
             if let Some(c) = lock(&state.links.nodes).get_mut(&from)
                 && c.conn_id == conn_id

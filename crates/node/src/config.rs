@@ -153,6 +153,34 @@ pub struct NodeConfig {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// How deleted keys are kept and erased.
+    #[serde(default)]
+    pub deletes: DeleteSettings,
+}
+
+/// Deletes are two-step: a deleted key's share is tombstoned (kept sealed, refused for every
+/// use) for `retention_secs`, so an operator can still recover from a mistaken or hostile
+/// delete, then a background sweep erases it from the store file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeleteSettings {
+    /// How long a tombstoned share is kept before it is erased. Default 604800 (7 days).
+    pub retention_secs: u64,
+    /// How often the erase sweep runs. Default 60.
+    pub sweep_interval_secs: u64,
+    /// Longest one sweep (erase + file compaction) may take before it is reported stuck.
+    /// Default 120.
+    pub sweep_timeout_secs: u64,
+}
+
+impl Default for DeleteSettings {
+    fn default() -> Self {
+        DeleteSettings {
+            retention_secs: 7 * 24 * 3600,
+            sweep_interval_secs: 60,
+            sweep_timeout_secs: 120,
+        }
+    }
 }
 
 fn default_p2p_listen() -> String {
@@ -249,6 +277,7 @@ mod tests {
         assert_eq!(minimal.prime_threads, 1);
         assert_eq!(minimal.state_key_ids, vec!["state".to_string()]);
         assert_eq!(minimal.l2_block_offset, 1);
+        assert_eq!(minimal.deletes.retention_secs, 7 * 24 * 3600);
         assert_eq!(c.state_key_ids, minimal.state_key_ids);
         assert_eq!(c.l2_block_offset, minimal.l2_block_offset);
         assert!(NodeConfig::from_toml("data_dir = 5").is_err());

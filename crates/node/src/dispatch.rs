@@ -72,9 +72,9 @@ fn span_of(msg: &ManagerMsg) -> tracing::Span {
         | ManagerMsg::KeyReshareAbort { session_id, key_id } => {
             (session_id, OpKind::Reshare.as_str(), key_id.as_str())
         }
-        ManagerMsg::KeyDelete { session_id, key_id } => {
-            (session_id, OpKind::Delete.as_str(), key_id.as_str())
-        }
+        ManagerMsg::KeyDelete {
+            session_id, key_id, ..
+        } => (session_id, OpKind::Delete.as_str(), key_id.as_str()),
         ManagerMsg::KeySignCancel { session_id } => (session_id, "cancel", ""),
         ManagerMsg::Ping { .. }
         | ManagerMsg::Challenge { .. }
@@ -220,15 +220,21 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
             inner.sessions.cancel(&session_id);
             Vec::new()
         }
-        ManagerMsg::KeyDelete { session_id, key_id } => {
-            let existed = delete::delete(inner, &key_id);
-            let done = NodeMsg::KeyDeleted {
-                session_id,
-                key_id,
-                existed,
-            };
-            with_status(inner, done)
-        }
+        ManagerMsg::KeyDelete {
+            session_id,
+            key_id,
+            key_session_id,
+        } => match delete::delete(inner, &key_id, &key_session_id) {
+            Ok(existed) => {
+                let done = NodeMsg::KeyDeleted {
+                    session_id,
+                    key_id,
+                    existed,
+                };
+                with_status(inner, done)
+            }
+            Err(error) => vec![NodeMsg::Refused { session_id, error }],
+        },
         ManagerMsg::Challenge { .. } | ManagerMsg::Welcome { .. } | ManagerMsg::Rejected { .. } => {
             vec![NodeMsg::Error {
                 error: err(

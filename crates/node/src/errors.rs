@@ -47,8 +47,10 @@ pub(crate) fn store(e: StoreError) -> ErrorBody {
     let code = match &e {
         // The node validates what it stores before it asks; a store refusal here is a bug or
         // a damaged file, not the caller's fault.
+        StoreError::Tombstoned { .. } => ErrorCode::KeyDeleted,
         StoreError::WrongPassphrase { .. }
         | StoreError::Corrupt { .. }
+        | StoreError::Unauthentic { .. }
         | StoreError::Conflict(_)
         | StoreError::InvalidInput(_)
         | StoreError::Format { .. }
@@ -57,6 +59,18 @@ pub(crate) fn store(e: StoreError) -> ErrorBody {
         | StoreError::Database(_) => ErrorCode::Internal,
     };
     err(code, format!("store: {e}"))
+}
+
+/// The refusal for a key this node has no live record of: `key_deleted` if it was deleted
+/// here (its share tombstoned or erased), else `key_not_found`.
+pub(crate) fn missing_key(inner: &crate::Inner, key_id: &str) -> ErrorBody {
+    match inner.store.deleted_at_ms(key_id) {
+        Ok(Some(_)) => err(
+            ErrorCode::KeyDeleted,
+            format!("key {key_id} was deleted on this node; it cannot be used"),
+        ),
+        _ => err(ErrorCode::KeyNotFound, format!("no key {key_id}")),
+    }
 }
 
 /// A committee that breaks the one rule of `cohort_wire::Committee`; `what` names it.

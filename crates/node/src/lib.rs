@@ -227,6 +227,7 @@ impl Node {
         let inner = Arc::new(Inner::new(config, store, p2p, identity, aux, l2));
         status::start_prime_supply(inner.clone());
         session::start_sweeper(inner.clone());
+        ops::delete::start_erase_sweep(inner.clone());
         for endpoint in inner.config.managers.clone() {
             tokio::spawn(link::run(inner.clone(), endpoint));
         }

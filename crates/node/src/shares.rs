@@ -26,7 +26,7 @@ pub(crate) fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, E
         .store
         .get_key(key_id)
         .map_err(errors::store)?
-        .ok_or_else(|| err(ErrorCode::KeyNotFound, format!("no key {key_id}")))?;
+        .ok_or_else(|| errors::missing_key(inner, key_id))?;
     if rec.status != KeyStatus::Ready {
         return Err(err(
             ErrorCode::KeyNotReady,

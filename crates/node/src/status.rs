@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cohort_store::KeyStatus;
-use cohort_wire::{Address, NodeMsg};
+use cohort_wire::{Address, KeyId, NodeMsg};
 
 use crate::Inner;
 
@@ -25,10 +25,20 @@ pub(crate) fn status(inner: &Inner) -> NodeMsg {
         .map(|ks| ks.iter().filter(|k| k.status == KeyStatus::Ready).count() as u64)
         .unwrap_or(0);
     let primes_ready = inner.store.primes_count().unwrap_or(0);
+    let tombstoned = inner
+        .store
+        .list_tombstones()
+        .map(|ts| {
+            ts.into_iter()
+                .filter_map(|t| KeyId::new(t.key_id).ok())
+                .collect()
+        })
+        .unwrap_or_default();
     NodeMsg::Status {
         aux_members,
         keys,
         primes_ready,
+        tombstoned,
     }
 }
 

@@ -27,6 +27,27 @@ pub enum StoreError {
         record: String,
     },
 
+    /// A safety-table row (key record, journal, presignature or reshare mark, staged record,
+    /// tombstone) failed its MAC: it was edited, or moved from another record, table or store.
+    /// The store refuses it rather than act on it.
+    #[error(
+        "store record {table}/{record} failed authentication: it was modified or moved outside this node; refusing to use it"
+    )]
+    Unauthentic {
+        /// The table holding the row.
+        table: &'static str,
+        /// The row's (public) key, rendered for humans.
+        record: String,
+    },
+
+    /// The key was deleted: its share is tombstoned (kept sealed until the retention period
+    /// ends, then erased) and refused for signing and every other use.
+    #[error("key {key_id:?} is deleted (tombstoned); it cannot be used")]
+    Tombstoned {
+        /// The deleted key.
+        key_id: String,
+    },
+
     /// A compare-and-set precondition failed (wrong session, wrong status, reuse of a
     /// single-use id); the message says which rule refused the operation.
     #[error("store conflict: {0}")]

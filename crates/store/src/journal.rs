@@ -7,8 +7,12 @@
 //! is a run of elements from `offset_starts_at_index` on, and Mantle's batch submitter
 //! rebuilds a batch after a lost or reverted transaction with the same offset and more roots
 //! (a different digest); a per-slot digest would refuse that forever and halt the chain.
+//!
+//! Both journals are authenticated rows (`rows.rs`): an edited entry is refused with
+//! [`StoreError::Unauthentic`] instead of letting the node sign another digest for its slot.
 
 use crate::error::StoreError;
+use crate::rows::RowMac;
 use crate::store::Store;
 use crate::tables::{JOURNAL, JOURNAL_ROOTS, T_JOURNAL, T_JOURNAL_ROOTS, scoped};
 use crate::validate;
@@ -53,8 +57,17 @@ pub enum BatchJournalOutcome {
     },
 }
 
-fn decode_root(key_id: &str, index: u64, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+fn decode_root(
+    rows: &RowMac,
+    key_id: &str,
+    index: u64,
+    bytes: &[u8],
+) -> Result<[u8; 32], StoreError> {
+    let record = scoped(key_id, &index.to_be_bytes());
+    let value = rows.unwrap(T_JOURNAL_ROOTS, &record, bytes, || {
+        format!("{key_id}/{index}")
+    })?;
+    <[u8; 32]>::try_from(value).map_err(|_| StoreError::Corrupt {
         table: T_JOURNAL_ROOTS,
         record: format!("{key_id}/{index}"),
     })
@@ -63,6 +76,7 @@ fn decode_root(key_id: &str, index: u64, bytes: &[u8]) -> Result<[u8; 32], Store
 /// Compares `roots` (elements `offset..`) with what `table` holds; returns the outcome and
 /// the indices (relative to `offset`) that are new.
 fn compare_batch(
+    rows: &RowMac,
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key_id: &str,
     offset: u64,
@@ -76,7 +90,7 @@ fn compare_batch(
         let record = scoped(key_id, &index.to_be_bytes());
         match table.get(record.as_slice())? {
             Some(g) => {
-                let existing = decode_root(key_id, index, g.value())?;
+                let existing = decode_root(rows, key_id, index, g.value())?;
                 if existing != *root {
                     return Ok((
                         BatchJournalOutcome::Conflict {
@@ -102,8 +116,10 @@ fn compare_batch(
     Ok((outcome, fresh))
 }
 
-fn decode(key_id: &str, slot: u64, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+fn decode(rows: &RowMac, key_id: &str, slot: u64, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    let record = scoped(key_id, &slot.to_be_bytes());
+    let value = rows.unwrap(T_JOURNAL, &record, bytes, || format!("{key_id}/{slot}"))?;
+    <[u8; 32]>::try_from(value).map_err(|_| StoreError::Corrupt {
         table: T_JOURNAL,
         record: format!("{key_id}/{slot}"),
     })
@@ -124,7 +140,7 @@ impl Store {
             let existing = table.get(record.as_slice())?.map(|g| g.value().to_vec());
             match existing {
                 Some(bytes) => {
-                    let existing = decode(key_id, slot, &bytes)?;
+                    let existing = decode(self.rows(), key_id, slot, &bytes)?;
                     if existing == digest {
                         Ok((JournalOutcome::SameDigest, false))
                     } else {
@@ -132,7 +148,8 @@ impl Store {
                     }
                 }
                 None => {
-                    table.insert(record.as_slice(), digest.as_slice())?;
+                    let row = self.rows().wrap(T_JOURNAL, &record, &digest)?;
+                    table.insert(record.as_slice(), row.as_slice())?;
                     Ok((JournalOutcome::Recorded, true))
                 }
             }
@@ -150,13 +167,14 @@ impl Store {
         validate::key_id(key_id)?;
         self.write(|txn| {
             let mut table = txn.open_table(JOURNAL_ROOTS)?;
-            let (outcome, fresh) = compare_batch(&table, key_id, offset, roots)?;
+            let (outcome, fresh) = compare_batch(self.rows(), &table, key_id, offset, roots)?;
             if fresh.is_empty() {
                 return Ok((outcome, false));
             }
             for k in fresh {
                 let record = scoped(key_id, &(offset + k as u64).to_be_bytes());
-                table.insert(record.as_slice(), roots[k].as_slice())?;
+                let row = self.rows().wrap(T_JOURNAL_ROOTS, &record, &roots[k])?;
+                table.insert(record.as_slice(), row.as_slice())?;
             }
             Ok((outcome, true))
         })
@@ -173,7 +191,7 @@ impl Store {
         validate::key_id(key_id)?;
         self.read(|txn| {
             let table = txn.open_table(JOURNAL_ROOTS)?;
-            compare_batch(&table, key_id, offset, roots).map(|(o, _)| o)
+            compare_batch(self.rows(), &table, key_id, offset, roots).map(|(o, _)| o)
         })
     }
 
@@ -183,7 +201,7 @@ impl Store {
         self.read(|txn| {
             let table = txn.open_table(JOURNAL_ROOTS)?;
             match table.get(record.as_slice())? {
-                Some(g) => decode_root(key_id, index, g.value()).map(Some),
+                Some(g) => decode_root(self.rows(), key_id, index, g.value()).map(Some),
                 None => Ok(None),
             }
         })
@@ -195,7 +213,7 @@ impl Store {
         self.read(|txn| {
             let table = txn.open_table(JOURNAL)?;
             match table.get(record.as_slice())? {
-                Some(g) => decode(key_id, slot, g.value()).map(Some),
+                Some(g) => decode(self.rows(), key_id, slot, g.value()).map(Some),
                 None => Ok(None),
             }
         })

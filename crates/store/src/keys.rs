@@ -1,11 +1,16 @@
 //! Key records and their sealed shares: the keygen state machine (PENDING → READY | ERROR),
-//! deletion by tombstone, and the resharing swap. Every transition is one compare-and-set
-//! write transaction.
+//! immediate deletion (a resharing's leaver), and the resharing swap. Every transition is one
+//! compare-and-set write transaction. Bound deletes with retention are in `tombstones.rs`.
+//!
+//! Key records are authenticated rows (`rows.rs`). A share is sealed with associated data
+//! `key id ‖ sharing session id` of the record that holds it, so a share of an older sharing
+//! copied back into place fails to open ([`StoreError::Corrupt`]) instead of signing.
 
 use crate::error::{Result, StoreError};
 use crate::presign;
+use crate::rows::RowMac;
 use crate::store::{Store, now_ms};
-use crate::tables::{KEYS, SHARES, T_KEYS, T_SHARES, short_hex};
+use crate::tables::{KEYS, SHARES, T_KEYS, T_SHARES, scoped, short_hex};
 use crate::validate;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -81,50 +86,76 @@ impl StoredKey {
     }
 }
 
-fn decode(key_id: &str, bytes: &[u8]) -> Result<StoredKey> {
-    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt {
+/// The associated data record of the share of `key_id` in sharing `session`.
+pub(crate) fn share_record(key_id: &str, session: &[u8; 32]) -> Vec<u8> {
+    scoped(key_id, session)
+}
+
+/// Checks the row's MAC and decodes it; an edited or moved row is [`StoreError::Unauthentic`].
+pub(crate) fn decode(rows: &RowMac, key_id: &str, bytes: &[u8]) -> Result<StoredKey> {
+    let value = rows.unwrap(T_KEYS, key_id.as_bytes(), bytes, || key_id.to_owned())?;
+    serde_json::from_slice(value).map_err(|_| StoreError::Corrupt {
         table: T_KEYS,
         record: key_id.to_owned(),
     })
 }
 
-fn encode(stored: &StoredKey) -> Result<Vec<u8>> {
-    serde_json::to_vec(stored)
-        .map_err(|e| StoreError::InvalidInput(format!("key record not serializable: {e}")))
+fn encode(rows: &RowMac, stored: &StoredKey) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(stored)
+        .map_err(|e| StoreError::InvalidInput(format!("key record not serializable: {e}")))?;
+    rows.wrap(T_KEYS, stored.record.key_id.as_bytes(), &json)
 }
 
-pub(crate) fn load<T>(table: &T, key_id: &str) -> Result<Option<StoredKey>>
+pub(crate) fn load<T>(rows: &RowMac, table: &T, key_id: &str) -> Result<Option<StoredKey>>
 where
     T: ReadableTable<&'static str, &'static [u8]>,
 {
     match table.get(key_id)? {
-        Some(guard) => decode(key_id, guard.value()).map(Some),
+        Some(guard) => decode(rows, key_id, guard.value()).map(Some),
         None => Ok(None),
     }
 }
 
 /// The live record of `key_id` inside a write transaction (tombstones read as absent).
-pub(crate) fn live_in(txn: &WriteTransaction, key_id: &str) -> Result<Option<KeyRecord>> {
+pub(crate) fn live_in(
+    rows: &RowMac,
+    txn: &WriteTransaction,
+    key_id: &str,
+) -> Result<Option<KeyRecord>> {
     let table = txn.open_table(KEYS)?;
-    Ok(load(&table, key_id)?.and_then(StoredKey::live))
+    Ok(load(rows, &table, key_id)?.and_then(StoredKey::live))
 }
 
-fn store_record(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
-    let bytes = encode(stored)?;
+/// The stored record of `key_id` (live or tombstone) inside a write transaction.
+pub(crate) fn stored_in(
+    rows: &RowMac,
+    txn: &WriteTransaction,
+    key_id: &str,
+) -> Result<Option<StoredKey>> {
+    let table = txn.open_table(KEYS)?;
+    load(rows, &table, key_id)
+}
+
+pub(crate) fn store_record(
+    txn: &WriteTransaction,
+    rows: &RowMac,
+    stored: &StoredKey,
+) -> Result<()> {
+    let bytes = encode(rows, stored)?;
     txn.open_table(KEYS)?
         .insert(stored.record.key_id.as_str(), bytes.as_slice())?;
     Ok(())
 }
 
 /// Turns every live PENDING record into ERROR; run once at open.
-pub(crate) fn recover_pending(txn: &WriteTransaction) -> Result<Vec<String>> {
+pub(crate) fn recover_pending(txn: &WriteTransaction, rows: &RowMac) -> Result<Vec<String>> {
     let mut pending = Vec::new();
     {
         let table = txn.open_table(KEYS)?;
         for entry in table.iter()? {
             let (k, v) = entry?;
             let key_id = k.value().to_owned();
-            let stored = decode(&key_id, v.value())?;
+            let stored = decode(rows, &key_id, v.value())?;
             if stored.deleted_at_ms.is_none() && stored.record.status == KeyStatus::Pending {
                 pending.push(stored);
             }
@@ -136,7 +167,7 @@ pub(crate) fn recover_pending(txn: &WriteTransaction) -> Result<Vec<String>> {
         stored.record.status = KeyStatus::Error;
         stored.record.error = Some(INTERRUPTED_KEYGEN_REASON.to_owned());
         stored.record.updated_at_ms = now;
-        store_record(txn, &stored)?;
+        store_record(txn, rows, &stored)?;
         ids.push(stored.record.key_id);
     }
     Ok(ids)
@@ -155,12 +186,13 @@ fn describe(record: Option<&KeyRecord>) -> String {
 
 /// Requires a live PENDING record with `session`; shared by finish and fail.
 fn pending_with_session(
+    rows: &RowMac,
     txn: &WriteTransaction,
     op: &str,
     key_id: &str,
     session: &[u8; 32],
 ) -> Result<KeyRecord> {
-    match live_in(txn, key_id)? {
+    match live_in(rows, txn, key_id)? {
         Some(r) if r.status == KeyStatus::Pending && &r.key_session_id == session => Ok(r),
         other => Err(StoreError::Conflict(format!(
             "{op} for key {key_id:?} with session {} refused: {}",
@@ -185,7 +217,7 @@ impl Store {
         validate::key_id(key_id)?;
         validate::committee(threshold, &parties)?;
         self.write(|txn| {
-            match live_in(txn, key_id)? {
+            match live_in(self.rows(), txn, key_id)? {
                 Some(r) if r.status == KeyStatus::Ready => {
                     return Ok((BeginKeygen::AlreadyReady(r), false));
                 }
@@ -208,6 +240,7 @@ impl Store {
             };
             store_record(
                 txn,
+                self.rows(),
                 &StoredKey {
                     record: record.clone(),
                     deleted_at_ms: None,
@@ -230,15 +263,19 @@ impl Store {
     ) -> Result<KeyRecord, StoreError> {
         validate::key_id(key_id)?;
         validate::value("public key", public_key)?;
-        let sealed = self.sealer().seal(T_SHARES, key_id.as_bytes(), share)?;
+        let sealed = self
+            .sealer()
+            .seal(T_SHARES, &share_record(key_id, &session), share)?;
         self.write(|txn| {
-            let mut record = pending_with_session(txn, "finish_keygen", key_id, &session)?;
+            let mut record =
+                pending_with_session(self.rows(), txn, "finish_keygen", key_id, &session)?;
             record.status = KeyStatus::Ready;
             record.public_key = Some(public_key.to_vec());
             record.error = None;
             record.updated_at_ms = now_ms();
             store_record(
                 txn,
+                self.rows(),
                 &StoredKey {
                     record: record.clone(),
                     deleted_at_ms: None,
@@ -260,12 +297,14 @@ impl Store {
         validate::key_id(key_id)?;
         let reason = validate::reason(reason);
         self.write(|txn| {
-            let mut record = pending_with_session(txn, "fail_keygen", key_id, &session)?;
+            let mut record =
+                pending_with_session(self.rows(), txn, "fail_keygen", key_id, &session)?;
             record.status = KeyStatus::Error;
             record.error = Some(reason);
             record.updated_at_ms = now_ms();
             store_record(
                 txn,
+                self.rows(),
                 &StoredKey {
                     record: record.clone(),
                     deleted_at_ms: None,
@@ -279,7 +318,7 @@ impl Store {
     pub fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         self.read(|txn| {
             let table = txn.open_table(KEYS)?;
-            Ok(load(&table, key_id)?.and_then(StoredKey::live))
+            Ok(load(self.rows(), &table, key_id)?.and_then(StoredKey::live))
         })
     }
 
@@ -288,7 +327,7 @@ impl Store {
     pub fn deleted_at_ms(&self, key_id: &str) -> Result<Option<u64>, StoreError> {
         self.read(|txn| {
             let table = txn.open_table(KEYS)?;
-            Ok(load(&table, key_id)?.and_then(|s| s.deleted_at_ms))
+            Ok(load(self.rows(), &table, key_id)?.and_then(|s| s.deleted_at_ms))
         })
     }
 
@@ -299,7 +338,7 @@ impl Store {
             let mut out = Vec::new();
             for entry in table.iter()? {
                 let (k, v) = entry?;
-                if let Some(r) = decode(k.value(), v.value())?.live() {
+                if let Some(r) = decode(self.rows(), k.value(), v.value())?.live() {
                     out.push(r);
                 }
             }
@@ -307,15 +346,21 @@ impl Store {
         })
     }
 
-    /// The decrypted share of a READY key (`None` for any other state). A READY record
-    /// without a share, or a share that fails to open, is [`StoreError::Corrupt`].
+    /// The decrypted share of a READY key (`None` for PENDING, ERROR or no record). A deleted
+    /// key is [`StoreError::Tombstoned`]. A READY record without a share, or a share that
+    /// fails to open (e.g. one of another sharing put in its place), is [`StoreError::Corrupt`].
     pub fn load_share(&self, key_id: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         self.read(|txn| {
             let keys = txn.open_table(KEYS)?;
-            match load(&keys, key_id)?.and_then(StoredKey::live) {
-                Some(r) if r.status == KeyStatus::Ready => {}
+            let session = match load(self.rows(), &keys, key_id)? {
+                Some(s) if s.deleted_at_ms.is_some() => {
+                    return Err(StoreError::Tombstoned {
+                        key_id: key_id.to_owned(),
+                    });
+                }
+                Some(s) if s.record.status == KeyStatus::Ready => s.record.key_session_id,
                 _ => return Ok(None),
-            }
+            };
             let shares = txn.open_table(SHARES)?;
             let guard = shares.get(key_id)?.ok_or_else(|| StoreError::Corrupt {
                 table: T_SHARES,
@@ -324,7 +369,7 @@ impl Store {
             self.sealer()
                 .open(
                     T_SHARES,
-                    key_id.as_bytes(),
+                    &share_record(key_id, &session),
                     || key_id.to_owned(),
                     guard.value(),
                 )
@@ -332,25 +377,33 @@ impl Store {
         })
     }
 
-    /// Deletes `key_id`: tombstones the record and removes its share and every presignature in
-    /// one transaction. Returns `false` if there was no live record (idempotent).
+    /// Deletes `key_id` at once: tombstones the record and removes its share and every
+    /// presignature in one transaction (a resharing's leaver, whose share the new committee
+    /// replaced). The next erase sweep compacts the file so the share's bytes are gone from
+    /// it. Returns `false` if there was no live record (idempotent). Bound deletes with
+    /// retention are [`Store::tombstone_key`].
     pub fn delete_key(&self, key_id: &str) -> Result<bool, StoreError> {
         validate::key_id(key_id)?;
-        self.write(|txn| {
-            let Some(record) = live_in(txn, key_id)? else {
+        let removed = self.write(|txn| {
+            let Some(record) = live_in(self.rows(), txn, key_id)? else {
                 return Ok((false, false));
             };
             store_record(
                 txn,
+                self.rows(),
                 &StoredKey {
                     record,
                     deleted_at_ms: Some(now_ms()),
                 },
             )?;
             txn.open_table(SHARES)?.remove(key_id)?;
-            presign::discard_in(txn, key_id)?;
+            presign::discard_in(self.rows(), txn, key_id)?;
             Ok((true, true))
-        })
+        })?;
+        if removed {
+            self.mark_for_compaction();
+        }
+        Ok(removed)
     }
 
     /// Resharing/refresh swap: replaces the share of a READY key atomically, only if the
@@ -367,9 +420,11 @@ impl Store {
     ) -> Result<KeyRecord, StoreError> {
         validate::key_id(key_id)?;
         validate::committee(threshold, &parties)?;
-        let sealed = self.sealer().seal(T_SHARES, key_id.as_bytes(), share)?;
-        self.write(|txn| {
-            let mut record = match live_in(txn, key_id)? {
+        let sealed = self
+            .sealer()
+            .seal(T_SHARES, &share_record(key_id, &new_session), share)?;
+        let replaced = self.write(|txn| {
+            let mut record = match live_in(self.rows(), txn, key_id)? {
                 Some(r) if r.status == KeyStatus::Ready && r.key_session_id == expected_session => {
                     r
                 }
@@ -387,15 +442,19 @@ impl Store {
             record.updated_at_ms = now_ms();
             store_record(
                 txn,
+                self.rows(),
                 &StoredKey {
                     record: record.clone(),
                     deleted_at_ms: None,
                 },
             )?;
             txn.open_table(SHARES)?.insert(key_id, sealed.as_slice())?;
-            presign::discard_in(txn, key_id)?;
+            presign::discard_in(self.rows(), txn, key_id)?;
             Ok((record, true))
-        })
+        })?;
+        // The old share's bytes are freed pages now: the next sweep compacts them away.
+        self.mark_for_compaction();
+        Ok(replaced)
     }
 }
 

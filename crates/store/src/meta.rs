@@ -18,12 +18,12 @@ use redb::{
 use std::path::Path;
 
 /// The sealed constant whose successful opening proves the passphrase.
-const VERIFIER_PLAINTEXT: &[u8] = b"cohort-store/verifier/v1";
+const VERIFIER_PLAINTEXT: &[u8] = b"cohort-store/verifier/v2";
 
 /// What `open` needs to derive and check the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MetaSnapshot {
-    pub(crate) salt: Vec<u8>,
+    pub(crate) salt: [u8; SALT_LEN],
     pub(crate) kdf: KdfParams,
     pub(crate) verifier: Vec<u8>,
 }
@@ -69,6 +69,14 @@ pub(crate) fn read_snapshot<D: ReadableDatabase>(
     let format = <[u8; 4]>::try_from(format.as_slice())
         .map(u32::from_le_bytes)
         .map_err(|_| format_err(path, "meta entry `format` is malformed"))?;
+    if format < FORMAT_VERSION {
+        return Err(format_err(
+            path,
+            format!(
+                "store format version {format} predates authenticated records (this build reads only version {FORMAT_VERSION}); there is no migration: move the file aside and create a new store for this node"
+            ),
+        ));
+    }
     if format != FORMAT_VERSION {
         return Err(format_err(
             path,
@@ -78,9 +86,8 @@ pub(crate) fn read_snapshot<D: ReadableDatabase>(
         ));
     }
     let salt = get(META_SALT)?;
-    if salt.len() < 8 {
-        return Err(format_err(path, "meta entry `kdf_salt` is too short"));
-    }
+    let salt = <[u8; SALT_LEN]>::try_from(salt.as_slice())
+        .map_err(|_| format_err(path, "meta entry `kdf_salt` has the wrong length"))?;
     let kdf: KdfParams = serde_json::from_slice(&get(META_KDF)?)
         .map_err(|_| format_err(path, "meta entry `kdf_params` is malformed"))?;
     let verifier = get(META_VERIFIER)?;

@@ -3,13 +3,16 @@
 //! Taking a presignature deletes it and records its id in `used_presignatures` in the same
 //! committed transaction that returns it, so a crash can never hand the same presignature out
 //! twice, and a used id can never be stored again. Signer sets are public and kept in a side
-//! table so lookups never decrypt anything.
+//! table so lookups never decrypt anything. Signer-set rows and used marks are authenticated
+//! rows (`rows.rs`): an edited signer set or a forged used mark is refused.
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, KeyStatus};
+use crate::rows::RowMac;
 use crate::store::{Store, now_ms};
 use crate::tables::{
-    PRESIG_SIGNERS, PRESIGS, T_PRESIGS, USED_PRESIGS, key_prefix, scoped, short_hex,
+    PRESIG_SIGNERS, PRESIGS, T_PRESIG_SIGNERS, T_PRESIGS, T_USED_PRESIGS, USED_PRESIGS, key_prefix,
+    scoped, short_hex,
 };
 use crate::validate;
 use redb::{ReadableTable, WriteTransaction};
@@ -23,8 +26,21 @@ fn label(key_id: &str, presig_id: &[u8]) -> String {
     format!("{key_id}/{}", short_hex(presig_id))
 }
 
-/// Ids (and encoded signer sets) of every presignature stored for `key_id`.
-fn scan<T>(table: &T, key_id: &str) -> Result<Vec<([u8; 32], Vec<u8>)>>
+/// The authenticated used mark of `presig_id`, written at `at_ms`.
+pub(crate) fn used_mark(rows: &RowMac, presig_id: &[u8], at_ms: u64) -> Result<Vec<u8>> {
+    rows.wrap(T_USED_PRESIGS, presig_id, &at_ms.to_be_bytes())
+}
+
+fn mark_used(rows: &RowMac, txn: &WriteTransaction, presig_id: &[u8], at_ms: u64) -> Result<()> {
+    let mark = used_mark(rows, presig_id, at_ms)?;
+    txn.open_table(USED_PRESIGS)?
+        .insert(presig_id, mark.as_slice())?;
+    Ok(())
+}
+
+/// Ids (and encoded signer sets) of every presignature stored for `key_id`, each row's MAC
+/// checked.
+fn scan<T>(rows: &RowMac, table: &T, key_id: &str) -> Result<Vec<([u8; 32], Vec<u8>)>>
 where
     T: ReadableTable<&'static [u8], &'static [u8]>,
 {
@@ -39,16 +55,19 @@ where
             table: crate::tables::T_PRESIG_SIGNERS,
             record: key_id.to_owned(),
         })?;
-        out.push((id, v.value().to_vec()));
+        let signers = rows.unwrap(T_PRESIG_SIGNERS, k.value(), v.value(), || {
+            label(key_id, &id)
+        })?;
+        out.push((id, signers.to_vec()));
     }
     Ok(out)
 }
 
 /// Removes every presignature of `key_id` inside `txn`, marking the ids used; returns how
 /// many were removed. Used by delete, replace and discard.
-pub(crate) fn discard_in(txn: &WriteTransaction, key_id: &str) -> Result<u64> {
+pub(crate) fn discard_in(rows: &RowMac, txn: &WriteTransaction, key_id: &str) -> Result<u64> {
     let mut signers = txn.open_table(PRESIG_SIGNERS)?;
-    let ids = scan(&signers, key_id)?;
+    let ids = scan(rows, &signers, key_id)?;
     let mut presigs = txn.open_table(PRESIGS)?;
     let mut used = txn.open_table(USED_PRESIGS)?;
     let now = now_ms();
@@ -56,7 +75,8 @@ pub(crate) fn discard_in(txn: &WriteTransaction, key_id: &str) -> Result<u64> {
         let record = scoped(key_id, id);
         signers.remove(record.as_slice())?;
         presigs.remove(record.as_slice())?;
-        used.insert(id.as_slice(), now)?;
+        let mark = used_mark(rows, id, now)?;
+        used.insert(id.as_slice(), mark.as_slice())?;
     }
     Ok(ids.len() as u64)
 }
@@ -78,7 +98,7 @@ impl Store {
         let record = scoped(key_id, &presig_id);
         let sealed = self.sealer().seal(T_PRESIGS, &record, bytes)?;
         self.write(|txn| {
-            match keys::live_in(txn, key_id)? {
+            match keys::live_in(self.rows(), txn, key_id)? {
                 Some(r) if r.status == KeyStatus::Ready => {}
                 _ => {
                     return Err(StoreError::Conflict(format!(
@@ -105,8 +125,11 @@ impl Store {
                 )));
             }
             presigs.insert(record.as_slice(), sealed.as_slice())?;
+            let signers = self
+                .rows()
+                .wrap(T_PRESIG_SIGNERS, &record, &encode_signers(&signers))?;
             txn.open_table(PRESIG_SIGNERS)?
-                .insert(record.as_slice(), encode_signers(&signers).as_slice())?;
+                .insert(record.as_slice(), signers.as_slice())?;
             Ok(((), true))
         })
     }
@@ -130,8 +153,7 @@ impl Store {
                 return Ok((Ok(None), false));
             };
             txn.open_table(PRESIG_SIGNERS)?.remove(record.as_slice())?;
-            txn.open_table(USED_PRESIGS)?
-                .insert(presig_id.as_slice(), now_ms())?;
+            mark_used(self.rows(), txn, presig_id.as_slice(), now_ms())?;
             let opened = self
                 .sealer()
                 .open(T_PRESIGS, &record, || label(key_id, &presig_id), &sealed)
@@ -150,7 +172,7 @@ impl Store {
         let wanted = encode_signers(signers);
         self.read(|txn| {
             let table = txn.open_table(PRESIG_SIGNERS)?;
-            Ok(scan(&table, key_id)?
+            Ok(scan(self.rows(), &table, key_id)?
                 .into_iter()
                 .find(|(_, s)| *s == wanted)
                 .map(|(id, _)| id))
@@ -161,7 +183,7 @@ impl Store {
     pub fn count_presignatures(&self, key_id: &str) -> Result<u64, StoreError> {
         self.read(|txn| {
             let table = txn.open_table(PRESIG_SIGNERS)?;
-            Ok(scan(&table, key_id)?.len() as u64)
+            Ok(scan(self.rows(), &table, key_id)?.len() as u64)
         })
     }
 
@@ -175,7 +197,7 @@ impl Store {
         let wanted = encode_signers(signers);
         self.read(|txn| {
             let table = txn.open_table(PRESIG_SIGNERS)?;
-            Ok(scan(&table, key_id)?
+            Ok(scan(self.rows(), &table, key_id)?
                 .iter()
                 .filter(|(_, s)| *s == wanted)
                 .count() as u64)
@@ -187,7 +209,7 @@ impl Store {
     pub fn discard_presignatures(&self, key_id: &str) -> Result<u64, StoreError> {
         validate::key_id(key_id)?;
         self.write(|txn| {
-            let n = discard_in(txn, key_id)?;
+            let n = discard_in(self.rows(), txn, key_id)?;
             Ok((n, n > 0))
         })
     }

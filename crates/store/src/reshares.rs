@@ -1,7 +1,8 @@
 //! Resharings this node prepared as an old holder. A holder that leaves the committee deletes
 //! its share on the commit; the record is the durable proof (surviving restarts, since commits
 //! are redelivered on reconnect) that the commit is for a resharing of exactly the sharing the
-//! node held when it agreed, so that no other commit can make it delete a share.
+//! node held when it agreed, so that no other commit can make it delete a share. Rows are
+//! authenticated (`rows.rs`), so a forged mark cannot make a node delete its share.
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -20,6 +21,7 @@ impl Store {
         validate::key_id(key_id)?;
         let mut value = held_session.to_vec();
         value.extend_from_slice(key_id.as_bytes());
+        let value = self.rows().wrap(T_RESHARES, &session, &value)?;
         self.write(|txn| {
             txn.open_table(RESHARES)?
                 .insert(session.as_slice(), value.as_slice())?;
@@ -44,6 +46,9 @@ impl Store {
                 table: T_RESHARES,
                 record: hex::encode(session),
             };
+            let bytes = self
+                .rows()
+                .unwrap(T_RESHARES, &session, &bytes, || hex::encode(session))?;
             let held = bytes
                 .get(..32)
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())

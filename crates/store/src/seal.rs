@@ -1,8 +1,11 @@
 //! Sealing of secret values with XChaCha20-Poly1305.
 //!
 //! Blob layout: `version (1) ‖ nonce (24) ‖ ciphertext ‖ tag (16)`. The associated data is
-//! `len(table) ‖ table ‖ record key`, so a blob only opens under the table and record it was
-//! written for.
+//! `store id (16) ‖ len(table) ‖ table ‖ record`, so a blob only opens in the store, table and
+//! record it was written for. The store id is the store's random salt: each node has its own
+//! store (its identity key lives in it), so the store id binds a blob to the node. Records of a
+//! key bind the sharing too (`key id ‖ sharing session id`, see `keys.rs`), so an old sharing's
+//! share copied back into place fails to open.
 
 use crate::error::{Result, StoreError};
 use crate::validate;
@@ -12,7 +15,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
 
-const BLOB_VERSION: u8 = 1;
+const BLOB_VERSION: u8 = 2;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
@@ -20,6 +23,7 @@ const TAG_LEN: usize = 16;
 /// and never printed.
 pub(crate) struct Sealer {
     key: Zeroizing<[u8; 32]>,
+    store_id: [u8; 16],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -28,8 +32,9 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
-fn associated_data(table: &str, record: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(1 + table.len() + record.len());
+fn associated_data(store_id: &[u8; 16], table: &str, record: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(17 + table.len() + record.len());
+    aad.extend_from_slice(store_id);
     // Table names are short constants; the length byte keeps (table, record) unambiguous.
     aad.push(u8::try_from(table.len()).unwrap_or(u8::MAX));
     aad.extend_from_slice(table.as_bytes());
@@ -38,8 +43,19 @@ fn associated_data(table: &str, record: &[u8]) -> Vec<u8> {
 }
 
 impl Sealer {
-    pub(crate) fn new(key: Zeroizing<[u8; 32]>) -> Self {
-        Self { key }
+    /// A sealer for the store whose salt is `store_id`, under the derived master `key`.
+    pub(crate) fn new(key: Zeroizing<[u8; 32]>, store_id: [u8; 16]) -> Self {
+        Self { key, store_id }
+    }
+
+    /// The master key, for deriving the row-MAC key (`rows.rs`); never leaves the crate.
+    pub(crate) fn master(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The store id bound into every sealed blob and row MAC.
+    pub(crate) fn store_id(&self) -> &[u8; 16] {
+        &self.store_id
     }
 
     fn cipher(&self) -> Option<XChaCha20Poly1305> {
@@ -53,7 +69,7 @@ impl Sealer {
         validate::value("sealed value", plaintext)?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let aad = associated_data(table, record);
+        let aad = associated_data(&self.store_id, table, record);
         let ciphertext = self
             .cipher()
             .ok_or_else(|| StoreError::InvalidInput("store key has the wrong length".into()))?
@@ -85,7 +101,7 @@ impl Sealer {
         }
         let (nonce, ciphertext) = blob[1..].split_at(NONCE_LEN);
         let nonce = XNonce::from(<[u8; NONCE_LEN]>::try_from(nonce).ok()?);
-        let aad = associated_data(table, record);
+        let aad = associated_data(&self.store_id, table, record);
         self.cipher()?
             .decrypt(
                 &nonce,
@@ -120,7 +136,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_binding() {
-        let s = Sealer::new(Zeroizing::new([7u8; 32]));
+        let s = Sealer::new(Zeroizing::new([7u8; 32]), [1; 16]);
         let blob = s.seal("shares", b"k1", b"secret").unwrap();
         assert_eq!(
             s.try_open("shares", b"k1", &blob).unwrap().as_slice(),
@@ -130,8 +146,11 @@ mod tests {
         assert!(s.try_open("aux", b"k1", &blob).is_none());
         // "sharesk" + "1" must not equal "shares" + "k1".
         assert!(s.try_open("sharesk", b"1", &blob).is_none());
-        let other = Sealer::new(Zeroizing::new([8u8; 32]));
+        let other = Sealer::new(Zeroizing::new([8u8; 32]), [1; 16]);
         assert!(other.try_open("shares", b"k1", &blob).is_none());
+        // Same key, another store: the blob does not open either.
+        let elsewhere = Sealer::new(Zeroizing::new([7u8; 32]), [2; 16]);
+        assert!(elsewhere.try_open("shares", b"k1", &blob).is_none());
         assert!(format!("{s:?}").contains("redacted"));
     }
 }

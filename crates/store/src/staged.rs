@@ -5,13 +5,15 @@
 //! open never touches it: a commit redelivered after a restart still finds it.
 //!
 //! Records are scoped by (key id, resharing session); the sealing associated data binds the
-//! share to that pair, so a blob moved to another record fails to open.
+//! share to that pair, so a blob moved to another record fails to open; the record itself is an
+//! authenticated row (`rows.rs`), so its public facts cannot be edited either.
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
+use crate::rows::RowMac;
 use crate::store::{Store, now_ms};
 use crate::tables::{STAGED, T_STAGED, scoped, short_hex};
 use crate::validate;
@@ -51,10 +53,16 @@ fn label(key_id: &str, session: &[u8; 32]) -> String {
     format!("{key_id}/{}", short_hex(session))
 }
 
-fn decode(key_id: &str, session: &[u8; 32], bytes: &[u8]) -> Result<StoredStaged> {
-    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt {
+fn decode(
+    rows: &RowMac,
+    record: &[u8],
+    bytes: &[u8],
+    label: impl Fn() -> String,
+) -> Result<StoredStaged> {
+    let value = rows.unwrap(T_STAGED, record, bytes, &label)?;
+    serde_json::from_slice(value).map_err(|_| StoreError::Corrupt {
         table: T_STAGED,
-        record: label(key_id, session),
+        record: label(),
     })
 }
 
@@ -75,6 +83,7 @@ impl Store {
             sealed,
         })
         .map_err(|e| StoreError::InvalidInput(format!("staged share: {e}")))?;
+        let value = self.rows().wrap(T_STAGED, &record, &value)?;
         self.write(|txn| {
             let mut table = txn.open_table(STAGED)?;
             if table.get(record.as_slice())?.is_some() {
@@ -99,7 +108,9 @@ impl Store {
         self.read(|txn| {
             let table = txn.open_table(STAGED)?;
             match table.get(record.as_slice())? {
-                Some(g) => Ok(Some(decode(key_id, &session, g.value())?.share)),
+                Some(g) => Ok(Some(
+                    decode(self.rows(), &record, g.value(), || label(key_id, &session))?.share,
+                )),
                 None => Ok(None),
             }
         })
@@ -119,7 +130,7 @@ impl Store {
             let Some(g) = table.get(record.as_slice())? else {
                 return Ok(None);
             };
-            let stored = decode(key_id, &session, g.value())?;
+            let stored = decode(self.rows(), &record, g.value(), || label(key_id, &session))?;
             let share = self.sealer().open(
                 T_STAGED,
                 &record,
@@ -147,12 +158,10 @@ impl Store {
             let table = txn.open_table(STAGED)?;
             let mut out = Vec::new();
             for entry in table.iter()? {
-                let (_, v) = entry?;
-                let stored: StoredStaged =
-                    serde_json::from_slice(v.value()).map_err(|_| StoreError::Corrupt {
-                        table: T_STAGED,
-                        record: "(listing)".into(),
-                    })?;
+                let (k, v) = entry?;
+                let stored = decode(self.rows(), k.value(), v.value(), || {
+                    format!("(listing) {}", short_hex(k.value()))
+                })?;
                 out.push(stored.share);
             }
             Ok(out)
@@ -198,18 +207,23 @@ mod tests {
                 Ok(((), true))
             })
             .unwrap();
-        assert!(store.get_staged("r", [2; 32]).unwrap().is_some());
-        let e = store.load_staged("r", [2; 32]).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                StoreError::Corrupt {
-                    table: T_STAGED,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        // The record's MAC binds it to its key: the moved row is refused before its share is
+        // even tried.
+        for e in [
+            store.get_staged("r", [2; 32]).unwrap_err(),
+            store.load_staged("r", [2; 32]).unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    e,
+                    StoreError::Unauthentic {
+                        table: T_STAGED,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
         assert!(store.load_staged("r", [1; 32]).unwrap().is_some());
     }
 }

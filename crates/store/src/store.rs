@@ -5,23 +5,27 @@ use crate::error::{Result, StoreError};
 use crate::kdf::{KdfParams, SALT_LEN, derive_key};
 use crate::keys;
 use crate::meta;
+use crate::rows::RowMac;
 use crate::seal::Sealer;
 use crate::tables::{
     AUX, IDENTITY, JOURNAL, JOURNAL_ROOTS, KEYS, META, PRESIG_SIGNERS, PRESIGS, PRIMES, RESHARES,
-    SHARES, STAGED, USED_PRESIGS,
+    SHARES, STAGED, TOMBSTONES, USED_PRESIGS,
 };
+use crate::verify;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use redb::{Builder, Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Options for [`Store::open`]; only used when the file is created (an existing store keeps
 /// the parameters recorded in it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Argon2id cost for a new store; defaults to m=19456 KiB, t=2, p=1.
+    /// Argon2id cost for a new store; defaults to [`KdfParams::default`] (m=65536 KiB, t=3,
+    /// p=1).
     pub kdf: KdfParams,
 }
 
@@ -33,11 +37,16 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Database,
+    // Transactions hold the read side while they run; compaction (`erase.rs`) takes the write
+    // side, since redb compacts only with no transaction in progress.
+    db: RwLock<Database>,
     sealer: Sealer,
+    rows: RowMac,
     path: PathBuf,
     kdf: KdfParams,
     recovered: Vec<String>,
+    // Set when secret bytes were removed; the erase sweep compacts the file while it is set.
+    compact: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -72,6 +81,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(JOURNAL_ROOTS)?;
     txn.open_table(RESHARES)?;
     txn.open_table(STAGED)?;
+    txn.open_table(TOMBSTONES)?;
     Ok(())
 }
 
@@ -107,9 +117,12 @@ impl Store {
             path: path.to_path_buf(),
         };
 
-        let (db, sealer, kdf, recovered) = match snapshot {
+        let (db, sealer, rows, kdf, recovered) = match snapshot {
             Some(snapshot) => {
-                let sealer = Sealer::new(derive_key(passphrase, &snapshot.salt, &snapshot.kdf)?);
+                let sealer = Sealer::new(
+                    derive_key(passphrase, &snapshot.salt, &snapshot.kdf)?,
+                    snapshot.salt,
+                );
                 if !meta::verify(&sealer, &snapshot) {
                     return Err(wrong());
                 }
@@ -119,11 +132,15 @@ impl Store {
                     Some(now) if meta::verify(&sealer, &now) => {}
                     _ => return Err(wrong()),
                 }
+                let rows = RowMac::derive(&sealer)?;
                 let txn = db.begin_write()?;
                 create_tables(&txn)?;
-                let recovered = keys::recover_pending(&txn)?;
+                // Every authenticated row and sealed share is checked before the store is used:
+                // a tampered or swapped record refuses the whole open, naming the record.
+                verify::all(&txn, &sealer, &rows)?;
+                let recovered = keys::recover_pending(&txn, &rows)?;
                 txn.commit()?;
-                (db, sealer, snapshot.kdf, recovered)
+                (db, sealer, rows, snapshot.kdf, recovered)
             }
             None => {
                 if passphrase.is_empty() {
@@ -134,7 +151,8 @@ impl Store {
                 options.kdf.check()?;
                 let mut salt = [0u8; SALT_LEN];
                 OsRng.fill_bytes(&mut salt);
-                let sealer = Sealer::new(derive_key(passphrase, &salt, &options.kdf)?);
+                let sealer = Sealer::new(derive_key(passphrase, &salt, &options.kdf)?, salt);
+                let rows = RowMac::derive(&sealer)?;
                 let db = Builder::new().create(path)?;
                 if meta::read_snapshot(&db, path)?.is_some() {
                     return Err(StoreError::Conflict(format!(
@@ -147,7 +165,7 @@ impl Store {
                 create_tables(&txn)?;
                 txn.commit()?;
                 tracing::info!(path = %path.display(), "created encrypted store");
-                (db, sealer, options.kdf, Vec::new())
+                (db, sealer, rows, options.kdf, Vec::new())
             }
         };
         if !recovered.is_empty() {
@@ -159,11 +177,14 @@ impl Store {
         }
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(db),
                 sealer,
+                rows,
                 path: path.to_path_buf(),
                 kdf,
                 recovered,
+                // A store opened after a crash may hold freed secret pages: compact once.
+                compact: AtomicBool::new(true),
             }),
         })
     }
@@ -188,13 +209,34 @@ impl Store {
         &self.inner.sealer
     }
 
+    pub(crate) fn compaction_flag(&self) -> &AtomicBool {
+        &self.inner.compact
+    }
+
+    pub(crate) fn rows(&self) -> &RowMac {
+        &self.inner.rows
+    }
+
+    /// The database for one transaction. A poisoned lock only means a panic elsewhere while
+    /// holding it; redb's own transactions keep the file consistent, so carry on.
+    fn db(&self) -> RwLockReadGuard<'_, Database> {
+        self.inner.db.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` with the database to itself (no transaction in progress): compaction.
+    pub(crate) fn exclusive<T>(&self, f: impl FnOnce(&mut Database) -> T) -> T {
+        let mut db = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut db)
+    }
+
     /// Runs `f` in one write transaction; it returns the result and whether to commit (a
     /// `false` aborts, for outcomes that changed nothing). An error aborts.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>,
     ) -> Result<T> {
-        let txn = self.inner.db.begin_write()?;
+        let db = self.db();
+        let txn = db.begin_write()?;
         let (out, commit) = f(&txn)?;
         if commit {
             txn.commit()?;
@@ -206,7 +248,8 @@ impl Store {
 
     /// Runs `f` on a consistent snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
-        let txn = self.inner.db.begin_read()?;
+        let db = self.db();
+        let txn = db.begin_read()?;
         f(&txn)
     }
 }

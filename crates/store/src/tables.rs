@@ -19,12 +19,16 @@ pub(crate) const T_JOURNAL: &str = "journal";
 pub(crate) const T_RESHARES: &str = "reshares";
 pub(crate) const T_STAGED: &str = "staged_shares";
 pub(crate) const T_JOURNAL_ROOTS: &str = "journal_roots";
+pub(crate) const T_TOMBSTONES: &str = "tombstones";
 
 /// Format parameters: version, salt, KDF parameters, verifier, counters.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new(T_META);
+// Rows of KEYS, JOURNAL, JOURNAL_ROOTS, PRESIG_SIGNERS, USED_PRESIGS, RESHARES, STAGED and
+// TOMBSTONES carry a MAC tag after the value (`rows.rs`).
+
 /// Key records (public JSON, with tombstones): key id → `StoredKey` JSON.
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new(T_KEYS);
-/// Sealed key shares: key id → sealed share.
+/// Sealed key shares: key id → sealed share (associated data: key id and its sharing).
 pub(crate) const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new(T_SHARES);
 /// Sealed aux info: membership id (32 bytes) → sealed aux.
 pub(crate) const AUX: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_AUX);
@@ -35,8 +39,8 @@ pub(crate) const PRESIGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T
 /// Signer sets of stored presignatures (public): scoped(key id, presig id) → 20·n bytes.
 pub(crate) const PRESIG_SIGNERS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(T_PRESIG_SIGNERS);
-/// Every presignature id ever consumed or discarded: presig id → used-at ms.
-pub(crate) const USED_PRESIGS: TableDefinition<&[u8], u64> = TableDefinition::new(T_USED_PRESIGS);
+/// Every presignature id ever consumed or discarded: presig id → used-at ms (u64 BE).
+pub(crate) const USED_PRESIGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_USED_PRESIGS);
 /// Sealed node identity key: "node" → sealed 32 bytes.
 pub(crate) const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new(T_IDENTITY);
 /// Signing journal: scoped(key id, slot BE) → 32-byte digest.
@@ -51,6 +55,10 @@ pub(crate) const RESHARES: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 /// JSON (public facts and the sealed share).
 pub(crate) const STAGED: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_STAGED);
 
+/// Deleted keys' shares kept sealed for the retention period: scoped(key id, sharing session)
+/// → `StoredTombstone` JSON (public facts, erase time and the sealed share).
+pub(crate) const TOMBSTONES: TableDefinition<&[u8], &[u8]> = TableDefinition::new(T_TOMBSTONES);
+
 pub(crate) const META_FORMAT: &str = "format";
 pub(crate) const META_SALT: &str = "kdf_salt";
 pub(crate) const META_KDF: &str = "kdf_params";
@@ -58,8 +66,9 @@ pub(crate) const META_VERIFIER: &str = "verifier";
 pub(crate) const META_PRIMES_NEXT: &str = "primes_next";
 pub(crate) const IDENTITY_RECORD: &str = "node";
 
-/// Current on-disk format.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Current on-disk format. 2: authenticated rows, sharing-bound shares, tombstones. Older
+/// formats are refused at open (no migration).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// `len ‖ key_id`: the prefix shared by every scoped record of a key.
 pub(crate) fn key_prefix(key_id: &str) -> Vec<u8> {

@@ -201,7 +201,10 @@ fn delete_tombstones_and_removes_share_and_presignatures() {
     assert!(store.delete_key("d").unwrap());
     assert_eq!(store.get_key("d").unwrap(), None);
     assert!(store.deleted_at_ms("d").unwrap().is_some());
-    assert_eq!(store.load_share("d").unwrap(), None);
+    assert!(matches!(
+        store.load_share("d"),
+        Err(cohort_store::StoreError::Tombstoned { .. })
+    ));
     assert_eq!(store.count_presignatures("d").unwrap(), 0);
     assert_eq!(store.take_presignature("d", [0; 32]).unwrap(), None);
     assert!(!store.delete_key("d").unwrap(), "second delete is a no-op");

@@ -8,6 +8,7 @@ use redb::{ReadableTable, TableDefinition};
 
 const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
 const AUX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("aux");
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 
 /// A distinctive 64-byte plaintext that cannot occur by chance.
 fn marker(tag: u8) -> Vec<u8> {
@@ -92,12 +93,8 @@ fn sealed_blob_moved_to_another_record_fails_with_corrupt() {
         }
         txn.commit().unwrap();
     }
-    let store = open(&path);
-    assert_eq!(
-        store.load_share("a").unwrap().unwrap().as_slice(),
-        marker(1)
-    );
-    let err = store.load_share("b").unwrap_err();
+    // The open checks every READY share under its record: the moved one refuses the open.
+    let err = cohort_store::Store::open(&path, PASS, fast()).unwrap_err();
     match &err {
         StoreError::Corrupt { table, record } => {
             assert_eq!(*table, "shares");
@@ -109,6 +106,32 @@ fn sealed_blob_moved_to_another_record_fails_with_corrupt() {
     assert!(text.contains("shares/b"), "{text}");
     assert!(!text.contains(&format!("{:?}", marker(1))));
 
+    // Put b's own share back (copied from a): still refused. Then delete b by hand so the
+    // store opens, and check the moved aux blob on read.
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(SHARES).unwrap().remove("b").unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(matches!(
+        cohort_store::Store::open(&path, PASS, fast()),
+        Err(StoreError::Corrupt {
+            table: "shares",
+            ..
+        })
+    ));
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(KEYS).unwrap().remove("b").unwrap();
+        txn.commit().unwrap();
+    }
+    let store = open(&path);
+    assert_eq!(
+        store.load_share("a").unwrap().unwrap().as_slice(),
+        marker(1)
+    );
     assert_eq!(
         store.get_aux([1; 32]).unwrap().unwrap().as_slice(),
         b"aux-one"
@@ -139,9 +162,8 @@ fn tampered_blob_fails_with_corrupt() {
         }
         txn.commit().unwrap();
     }
-    let store = open(&path);
     assert!(matches!(
-        store.load_share("a"),
+        cohort_store::Store::open(&path, PASS, fast()),
         Err(StoreError::Corrupt {
             table: "shares",
             ..

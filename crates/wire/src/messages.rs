@@ -43,6 +43,8 @@ pub enum ErrorCode {
     /// A presignature was asked for a digest this node did not compute itself (cggmp21
     /// advisory RUSTSEC-2025-0127): it signs such a digest only with the full protocol.
     PresignatureRefused,
+    /// The key was deleted on this node (its share is tombstoned until erased).
+    KeyDeleted,
     /// Anything else (a bug or a local failure).
     Internal,
 }
@@ -289,12 +291,16 @@ pub enum ManagerMsg {
         /// Key id.
         key_id: KeyId,
     },
-    /// Remove (tombstone) a key and its share.
+    /// Delete a key: the node tombstones its share (kept sealed for its retention period,
+    /// refused for every use, then erased). Bound to one sharing: a node whose current share
+    /// belongs to another sharing refuses.
     KeyDelete {
         /// Operation session.
         session_id: Bytes32,
         /// Key id.
         key_id: KeyId,
+        /// The sharing (key session id) the delete targets, from the manager's registry.
+        key_session_id: Bytes32,
     },
     /// Liveness probe.
     Ping {
@@ -330,6 +336,10 @@ pub enum NodeMsg {
         /// search's progress).
         #[serde(default)]
         primes_ready: u64,
+        /// Keys deleted on this node whose shares are tombstoned (kept sealed, refused for
+        /// every use) until their retention ends and they are erased.
+        #[serde(default)]
+        tombstoned: Vec<KeyId>,
     },
     /// Ready for aux-info generation.
     AuxInfoReady {

@@ -111,6 +111,7 @@ impl ErrorCode {
             ErrorCode::L2Unavailable => "l2_unavailable",
             ErrorCode::Replayed => "replayed",
             ErrorCode::PresignatureRefused => "presignature_refused",
+            ErrorCode::KeyDeleted => "key_deleted",
             ErrorCode::Internal => "internal",
         }
     }
@@ -151,6 +152,7 @@ mod tests {
             ErrorCode::L2Unavailable,
             ErrorCode::Replayed,
             ErrorCode::PresignatureRefused,
+            ErrorCode::KeyDeleted,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());

@@ -27,10 +27,14 @@ pub(crate) async fn delete(state: &Arc<State>, key_id: &KeyId) -> Result<OpRecor
         .map_err(|e| OpError::new(ErrorCode::Internal, e.to_string()))?;
     let op = Op::new(state, OpKind::Delete, key_id, key.parties.clone());
     let span = op.span();
-    run(op, key_id.clone()).instrument(span).await
+    run(op, key_id.clone(), key.key_session_id)
+        .instrument(span)
+        .await
 }
 
-async fn run(mut op: Op, key_id: KeyId) -> Result<OpRecord, OpError> {
+/// Every holder is told which sharing the delete targets (`key_session_id`, from the
+/// registry), so a node holding another sharing refuses instead of deleting it.
+async fn run(mut op: Op, key_id: KeyId, key_session_id: Bytes32) -> Result<OpRecord, OpError> {
     let session_id = op.session();
     let parties = op.record.parties.clone();
     let until = Instant::now() + secs(op.state.config.timeouts.prepare_secs);
@@ -40,6 +44,7 @@ async fn run(mut op: Op, key_id: KeyId) -> Result<OpRecord, OpError> {
             || ManagerMsg::KeyDelete {
                 session_id,
                 key_id: key_id.clone(),
+                key_session_id,
             },
             until,
             Rule::Acks,
@@ -70,6 +75,7 @@ pub(crate) fn redeliver_deletes(state: &State, address: &Address) {
             ManagerMsg::KeyDelete {
                 session_id: Bytes32(s),
                 key_id: k.key_id,
+                key_session_id: k.key_session_id,
             },
         );
     }

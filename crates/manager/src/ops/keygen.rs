@@ -220,6 +220,7 @@ fn discard_failed_keygen(op: &Op, key_id: &KeyId, parties: &[Address]) {
     let missed = op.broadcast(parties, || ManagerMsg::KeyDelete {
         session_id,
         key_id: key_id.clone(),
+        key_session_id: session_id,
     });
     tracing::warn!(%key_id, unreachable = ?missed, "keygen failed: partial shares discarded");
 }

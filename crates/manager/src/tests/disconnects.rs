@@ -308,4 +308,12 @@ async fn delete_disconnect_is_absent_at_once_and_told_on_reconnect() {
         2,
         "the first (dropped on) and the redelivery"
     );
+    // Both name the sharing the registry holds, so a node with another sharing refuses.
+    let sharing = net.state.registry.get("d").unwrap().unwrap().key_session_id;
+    for m in deletes {
+        assert!(
+            matches!(m, ManagerMsg::KeyDelete { key_session_id, .. } if key_session_id == sharing),
+            "{m:?}"
+        );
+    }
 }

@@ -227,6 +227,7 @@ impl Net {
                 aux_members: Vec::new(),
                 keys: 0,
                 primes_ready: 0,
+                tombstoned: Vec::new(),
             },
         );
     }
@@ -357,7 +358,9 @@ pub(crate) fn honest(n: &Net1, m: &ManagerMsg) -> Vec<Act> {
             key_id,
             result: Ok(()),
         },
-        ManagerMsg::KeyDelete { session_id, key_id } => NodeMsg::KeyDeleted {
+        ManagerMsg::KeyDelete {
+            session_id, key_id, ..
+        } => NodeMsg::KeyDeleted {
             session_id,
             key_id,
             existed: true,

@@ -11,6 +11,7 @@ fn delete_msg(session_id: Bytes32) -> ManagerMsg {
     ManagerMsg::KeyDelete {
         session_id,
         key_id: KeyId::new("x").unwrap(),
+        key_session_id: Bytes32([0; 32]),
     }
 }
 
@@ -28,7 +29,9 @@ async fn acks_go_on_past_a_disconnect_protocols_stop_at_once() {
         net.node(
             2,
             except(|_, m| match m {
-                ManagerMsg::KeyDelete { session_id, key_id } => Some(vec![Act::Later(
+                ManagerMsg::KeyDelete {
+                    session_id, key_id, ..
+                } => Some(vec![Act::Later(
                     Duration::from_millis(300),
                     NodeMsg::KeyDeleted {
                         session_id: *session_id,

@@ -96,7 +96,7 @@ pub(crate) fn check_sharing(
                 Bytes32(r.key_session_id)
             ),
         )),
-        None => Err(err(ErrorCode::KeyNotFound, format!("no key {key_id}"))),
+        None => Err(errors::missing_key(inner, key_id)),
     }
 }
 

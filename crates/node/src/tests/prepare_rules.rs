@@ -394,20 +394,63 @@ async fn link_level_messages() {
 }
 
 #[tokio::test]
-async fn delete_tombstones_and_is_idempotent() {
-    let node = TestNode::new(3).await;
+async fn delete_is_bound_tombstoned_refused_for_signing_then_erased() {
+    let mut node = TestNode::new(3).await;
+    node.config().deletes.retention_secs = 1;
+    node.config().deletes.sweep_interval_secs = 1;
     node.ready_key("k", session(1), 2, &node.members.clone());
-    let del = || ManagerMsg::KeyDelete {
+    let del = |sharing: u8| ManagerMsg::KeyDelete {
         session_id: session(2),
         key_id: key("k"),
+        key_session_id: session(sharing),
     };
-    let a = node.send(del()).await;
+    // A delete naming another sharing is refused; the key stays usable.
+    let (code, msg) = refusal(&node.one(del(9)).await);
+    assert_eq!(code, ErrorCode::KeyNotReady);
+    assert!(msg.contains("names sharing"), "{msg}");
+    assert!(node.inner.store.get_key("k").unwrap().is_some());
+
+    let a = node.send(del(1)).await;
     assert!(
         matches!(a[0], NodeMsg::KeyDeleted { existed: true, .. }),
         "{a:?}"
     );
-    assert!(matches!(a[1], NodeMsg::Status { keys: 0, .. }));
-    let a = node.send(del()).await;
-    assert!(matches!(a[0], NodeMsg::KeyDeleted { existed: false, .. }));
-    assert!(node.inner.store.get_key("k").unwrap().is_none());
+    match &a[1] {
+        NodeMsg::Status {
+            keys: 0,
+            tombstoned,
+            ..
+        } => assert_eq!(tombstoned, &vec![key("k")]),
+        other => panic!("{other:?}"),
+    }
+    // Tombstoned: refused for signing with a clear code; the sealed share is still kept.
+    let sign = ManagerMsg::KeySignPrepare {
+        session_id: session(3),
+        key_id: key("k"),
+        digest: Bytes32([1; 32]),
+        context: SignContext::Digest,
+        key_session_id: Some(session(1)),
+    };
+    let (code, msg) = refusal(&node.one(sign).await);
+    assert_eq!(code, ErrorCode::KeyDeleted, "{msg}");
+    assert_eq!(node.inner.store.list_tombstones().unwrap().len(), 1);
+    // A redelivered delete is idempotent.
+    let a = node.send(del(1)).await;
+    assert!(matches!(a[0], NodeMsg::KeyDeleted { existed: true, .. }));
+
+    // After the retention, the node's own sweep erases it from the file.
+    crate::ops::delete::start_erase_sweep(node.inner.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !node.inner.store.list_tombstones().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "not erased in time");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let sign = ManagerMsg::KeySignPrepare {
+        session_id: session(4),
+        key_id: key("k"),
+        digest: Bytes32([1; 32]),
+        context: SignContext::Digest,
+        key_session_id: None,
+    };
+    assert_eq!(refusal(&node.one(sign).await).0, ErrorCode::KeyDeleted);
 }
