@@ -1,5 +1,5 @@
-//! The L1 provider: an alloy HTTP client (reqwest + rustls) with a per-request timeout, checked
-//! at start to serve the configured chain.
+//! The L1 provider: an alloy HTTP client (reqwest, plain http) with a per-request timeout,
+//! checked at start to serve the configured chain.
 //!
 //! The chain-id check is the first thing done with a new connection: a node pointed at the wrong
 //! chain would read another chain's elections and sign for another chain's contracts.
@@ -48,8 +48,6 @@ impl L1Provider {
     /// Connects to `cfg.rpc_url` and checks `eth_chainId == cfg.chain_id`; a mismatch is
     /// [`L1Error::ChainIdMismatch`].
     pub async fn connect(cfg: &ProviderConfig) -> Result<L1Provider, L1Error> {
-        // https:// URLs use rustls on ring; installing it twice is harmless (the first wins).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = cfg
             .rpc_url
             .parse::<reqwest::Url>()
@@ -57,10 +55,15 @@ impl L1Provider {
                 url: cfg.rpc_url.clone(),
                 reason: e.to_string(),
             })?;
-        if !matches!(url.scheme(), "http" | "https") {
+        // No TLS in this build: reqwest's rustls without a built-in provider makes every
+        // `reqwest::Client::new()` in the workspace panic (features unify), and its aws-lc-rs
+        // provider is a large C build. Refuse https:// clearly instead of failing per request.
+        if url.scheme() != "http" {
             return Err(L1Error::BadUrl {
                 url: cfg.rpc_url.clone(),
-                reason: "only http:// and https:// are supported".into(),
+                reason: "only http:// is supported by this build (no TLS); reach a remote \
+                         https:// node through a local node or a TLS-terminating proxy"
+                    .into(),
             });
         }
         let client = reqwest::Client::builder()

@@ -29,7 +29,11 @@ pub fn decode_revert(data: &[u8]) -> Option<String> {
         .or_else(|| custom::<CohortGroupManagerErrors>(data))
         .or_else(|| custom::<CohortStakingErrors>(data))
         .or_else(|| custom::<TestTokenErrors>(data))
-        .or_else(|| alloy_sol_types::decode_revert_reason(data))
+        .or_else(|| {
+            alloy_sol_types::GenericContractError::abi_decode(data)
+                .ok()
+                .map(|e| e.to_string())
+        })
 }
 
 #[cfg(test)]
