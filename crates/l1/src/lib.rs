@@ -1,6 +1,8 @@
-//! Cohort's L1 side, first slice: typed bindings over the committed contract artifacts
-//! (`contracts/out/*.json`, built by `scripts/build-contracts.sh`) and the exact digests the
-//! cluster signs (spec §3.4).
+//! Cohort's L1 side: typed bindings over the committed contract artifacts
+//! (`contracts/out/*.json`, built by `scripts/build-contracts.sh`), the exact digests the
+//! cluster signs (spec §3.4), a provider checked against the configured chain id
+//! ([`provider`]), a log follower over confirmed blocks with a persisted reorg-safe cursor
+//! ([`follower`], [`cursor`], [`events`]) and a transaction sender for node keys ([`sender`]).
 //!
 //! The bindings come from the artifacts rather than from hand-written Solidity so that a contract
 //! change which is not rebuilt and committed cannot compile against stale Rust types: CI checks
@@ -13,7 +15,23 @@
 #![warn(missing_docs)]
 
 pub mod bindings;
+pub mod cursor;
 pub mod digests;
+pub mod error;
+pub mod events;
+pub mod follower;
+pub mod provider;
+pub mod retry;
+pub mod revert;
+pub mod sender;
+
+pub use cursor::Cursor;
+pub use error::{L1Error, SendError};
+pub use events::{Contracts, Event, EventLog};
+pub use follower::{Batch, Consumer, Follower, FollowerConfig};
+pub use provider::{L1Provider, ProviderConfig};
+pub use retry::RetryPolicy;
+pub use sender::{Sender, SenderConfig, Sent, TxRequest};
 
 pub use digests::{
     FraudSlash, LivenessSlash, SlashMsg, cohort_domain, mantle_slash_digest, rollback_digest,

@@ -101,6 +101,24 @@ impl Chain {
         chain
     }
 
+    /// The JSON-RPC URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Mines `n` empty blocks in one call.
+    pub async fn mine(&self, n: u64) {
+        self.rpc("anvil_mine", json!([format!("{n:#x}")]))
+            .await
+            .unwrap();
+    }
+
+    /// The head block number.
+    pub async fn head(&self) -> u64 {
+        let v = self.rpc("eth_blockNumber", json!([])).await.unwrap();
+        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+
     pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, RpcError> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let resp: Value = self
