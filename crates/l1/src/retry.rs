@@ -80,3 +80,63 @@ where
         backoff = (backoff * 2).min(policy.max_backoff);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::transports::TransportErrorKind;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            call_timeout: Duration::from_millis(50),
+            attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_answers_are_not_and_hangs_time_out() {
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = retry(&policy(), "m", || {
+            n.fetch_add(1, Ordering::SeqCst);
+            async { Err(TransportErrorKind::backend_gone()) }
+        })
+        .await;
+        assert!(matches!(r, Err(L1Error::Rpc { .. })));
+        assert_eq!(n.load(Ordering::SeqCst), 3);
+
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = retry(&policy(), "m", || {
+            n.fetch_add(1, Ordering::SeqCst);
+            async { Err(RpcError::UnsupportedFeature("eth_frob")) }
+        })
+        .await;
+        assert!(matches!(r, Err(L1Error::Rpc { .. })));
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            1,
+            "a permanent failure is not retried"
+        );
+
+        let t0 = std::time::Instant::now();
+        let r: Result<(), _> = retry(&policy(), "m", std::future::pending).await;
+        assert!(matches!(r, Err(L1Error::Timeout { method: "m" })));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+
+        let n = AtomicU32::new(0);
+        let r = retry(&policy(), "m", || {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k == 0 {
+                    Err(TransportErrorKind::backend_gone())
+                } else {
+                    Ok(k)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 1);
+    }
+}
