@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod aux;
+mod aux_rotate;
 mod error;
 mod hexser;
 mod identity;
