@@ -17,18 +17,23 @@ pub struct ReshareAck {
     /// The new sharing's public shares (33-byte compressed points), in new committee order;
     /// the acknowledging party's own one is at its index.
     pub public_shares: Vec<HexBytes>,
+    /// SHA-256 of the party's fresh Paillier modulus for the new sharing (public; shows the
+    /// refresh rotated it).
+    pub aux_modulus: Bytes32,
     /// 65-byte r‖s‖v signature with the party's node key over [`reshare_ack_digest`].
     pub signature: HexBytes,
 }
 
 /// What a new party signs to acknowledge a resharing: the key, the new sharing's session, the
-/// (unchanged) public key, the new committee and its public shares, under a domain tag.
+/// (unchanged) public key, the new committee and its public shares, and the party's fresh
+/// Paillier modulus, under a domain tag.
 pub fn reshare_ack_digest(
     key_id: &KeyId,
     session_id: &Bytes32,
     public_key: &[u8],
     new_parties: &[Address],
     public_shares: &[HexBytes],
+    aux_modulus: &Bytes32,
 ) -> [u8; 32] {
     let mut h = Keccak256::new();
     h.update(b"cohort/reshare-ack/v1");
@@ -47,6 +52,7 @@ pub fn reshare_ack_digest(
         len(&mut h, s.0.len());
         h.update(&s.0);
     }
+    h.update(aux_modulus.0);
     h.finalize().into()
 }
 
@@ -60,23 +66,34 @@ mod tests {
         let s = Bytes32([1; 32]);
         let parties = [Address([2; 20]), Address([3; 20])];
         let shares = [HexBytes(vec![2; 33]), HexBytes(vec![3; 33])];
-        let a = reshare_ack_digest(&k, &s, &[4; 65], &parties, &shares);
+        let m = Bytes32([6; 32]);
+        let a = reshare_ack_digest(&k, &s, &[4; 65], &parties, &shares, &m);
         assert_ne!(
             a,
-            reshare_ack_digest(&KeyId::new("j").unwrap(), &s, &[4; 65], &parties, &shares)
+            reshare_ack_digest(
+                &KeyId::new("j").unwrap(),
+                &s,
+                &[4; 65],
+                &parties,
+                &shares,
+                &m
+            )
         );
         assert_ne!(
             a,
-            reshare_ack_digest(&k, &Bytes32([9; 32]), &[4; 65], &parties, &shares)
-        );
-        assert_ne!(a, reshare_ack_digest(&k, &s, &[5; 65], &parties, &shares));
-        assert_ne!(
-            a,
-            reshare_ack_digest(&k, &s, &[4; 65], &parties[..1], &shares)
+            reshare_ack_digest(&k, &Bytes32([9; 32]), &[4; 65], &parties, &shares, &m)
         );
         assert_ne!(
             a,
-            reshare_ack_digest(&k, &s, &[4; 65], &parties, &shares[..1])
+            reshare_ack_digest(&k, &s, &[5; 65], &parties, &shares, &m)
+        );
+        assert_ne!(
+            a,
+            reshare_ack_digest(&k, &s, &[4; 65], &parties[..1], &shares, &m)
+        );
+        assert_ne!(
+            a,
+            reshare_ack_digest(&k, &s, &[4; 65], &parties, &shares[..1], &m)
         );
     }
 }

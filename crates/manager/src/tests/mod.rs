@@ -354,6 +354,7 @@ pub(crate) fn honest(n: &Net1, m: &ManagerMsg) -> Vec<Act> {
                 .then(|| cohort_wire::ReshareAck {
                     party: n.me,
                     public_shares: Vec::new(),
+                    aux_modulus: cohort_wire::Bytes32([0; 32]),
                     signature: cohort_wire::HexBytes(vec![0; 65]),
                 }),
         },

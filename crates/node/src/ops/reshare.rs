@@ -208,12 +208,14 @@ pub(crate) async fn start(
         .iter()
         .map(|s| HexBytes(s.to_vec()))
         .collect();
+    let aux_modulus = Bytes32(aux.modulus_hash());
     let digest = reshare_ack_digest(
         &spec.key_id,
         &session_id,
         &pk,
         &spec.new_parties,
         &public_shares,
+        &aux_modulus,
     );
     let signature = inner
         .identity
@@ -222,6 +224,7 @@ pub(crate) async fn start(
     let ack = ReshareAck {
         party: me,
         public_shares,
+        aux_modulus,
         signature: HexBytes(signature.to_vec()),
     };
     Ok((
@@ -285,7 +288,6 @@ pub(crate) fn verify_acks(
             "public shares do not match the new committee".into(),
         ));
     }
-    let digest = reshare_ack_digest(key_id, session_id, public_key, new_parties, shares);
     for p in new_parties {
         let mut of_p = acks.iter().filter(|a| a.party == *p);
         let (Some(ack), None) = (of_p.next(), of_p.next()) else {
@@ -294,6 +296,14 @@ pub(crate) fn verify_acks(
         if ack.public_shares != *shares {
             return Err(refuse(format!("{p} acknowledged another sharing")));
         }
+        let digest = reshare_ack_digest(
+            key_id,
+            session_id,
+            public_key,
+            new_parties,
+            shares,
+            &ack.aux_modulus,
+        );
         let signature = <[u8; 65]>::try_from(ack.signature.0.as_slice())
             .map_err(|_| refuse(format!("{p}'s signature is not 65 bytes")))?;
         match EthSignature(signature).recover_address(&digest) {

@@ -139,10 +139,19 @@ fn shares_of(n: usize) -> Vec<HexBytes> {
 /// `id`'s acknowledgement of sharing `sess` of "r" (public key `[4; 65]`) for `new`.
 fn ack_by(id: &NodeIdentity, party: Address, sess: Bytes32, new: &[Address]) -> ReshareAck {
     let public_shares = shares_of(new.len());
-    let digest = reshare_ack_digest(&key("r"), &sess, &[4; 65], new, &public_shares);
+    let aux_modulus = Bytes32([party.0[0]; 32]);
+    let digest = reshare_ack_digest(
+        &key("r"),
+        &sess,
+        &[4; 65],
+        new,
+        &public_shares,
+        &aux_modulus,
+    );
     ReshareAck {
         party,
         public_shares,
+        aux_modulus,
         signature: HexBytes(id.sign_digest(&digest).unwrap().to_vec()),
     }
 }
@@ -236,6 +245,10 @@ async fn a_leaver_refuses_to_delete_when_an_ack_is_missing_or_forged() {
     let mut shares = good.clone();
     shares[1].public_shares[0] = HexBytes(vec![9; 33]);
     refused(&shares, "an ack of other public shares");
+    // An ack whose Paillier modulus was swapped after signing.
+    let mut modulus = good.clone();
+    modulus[0].aux_modulus = Bytes32([0xee; 32]);
+    refused(&modulus, "an ack with a swapped modulus");
     // Twice the same party instead of all three.
     let twice = vec![good[0].clone(), good[1].clone(), good[1].clone()];
     refused(&twice, "a duplicated ack");
