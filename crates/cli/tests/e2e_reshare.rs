@@ -1,6 +1,7 @@
-//! Resharing and refresh through the API with real processes (9-node devnet): 3-of-5 → 4-of-7
-//! where 2 holders leave and 4 join, an interrupted resharing that changes nothing, a refresh,
-//! and a pre-refresh share (restored from a backup) that can no longer take part.
+//! Resharing and refresh through the API with real processes (9-node devnet): 2-of-5 → {A,B,F}
+//! where every leaver (dealer or not) deletes, 3-of-5 → 4-of-7 where 2 holders leave and 4
+//! join, an interrupted resharing that changes nothing, a refresh that rotates every party's
+//! Paillier key, and a pre-refresh share (restored from a backup) that can no longer take part.
 
 mod common;
 
@@ -32,6 +33,28 @@ async fn reshare_3_of_5_to_4_of_7_interrupted_reshare_and_refresh() {
     assert_eq!(s, 201, "{key}");
     let address = key["address"].as_str().unwrap().to_string();
     net.sign_and_verify("r", &random_digest()).await;
+
+    // A 2-of-5 key on A..E (nodes 0..4) reshared to {A, B, F}: two of the old holders deal,
+    // C, D and E leave — dealers or not, each deletes on the commit once the new parties'
+    // signed acknowledgements verify (checked in the stores at the end).
+    let (s, q) = net
+        .post(
+            "/v1/keys",
+            json!({ "key_id": "q", "threshold": 2, "parties": m[..5] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{q}");
+    let abf = vec![m[0].clone(), m[1].clone(), m[5].clone()];
+    let (s, qre) = net
+        .post(
+            "/v1/keys/q/reshare",
+            json!({ "parties": abf, "threshold": 2 }),
+        )
+        .await;
+    assert_eq!(s, 200, "{qre}");
+    assert_eq!(qre["address"], q["address"]);
+    assert_eq!(addrs(&qre["parties"]), abf);
+    net.sign_and_verify("q", &random_digest()).await;
 
     // A resharing interrupted by a new party dying as the protocol starts: it fails, names
     // the dead party, and the old committee still signs.
@@ -106,6 +129,29 @@ async fn reshare_3_of_5_to_4_of_7_interrupted_reshare_and_refresh() {
     assert_eq!(fr["address"], address.as_str());
     assert_eq!(fr["parties"], re["parties"]);
     assert_ne!(fr["key_session_id"], re["key_session_id"]);
+    // Every party's Paillier modulus is fresh: the refresh's differs from the resharing's.
+    let moduli = |v: &serde_json::Value| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = v["aux_moduli"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["party"].as_str().unwrap().to_lowercase(),
+                    a["aux_modulus"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let (before, after) = (moduli(&re), moduli(&fr));
+    assert_eq!(before.len(), 7, "{re}");
+    assert_eq!(after.len(), 7, "{fr}");
+    for ((p, b), (p2, a)) in before.iter().zip(&after) {
+        assert_eq!(p, p2);
+        assert_ne!(a, b, "{p} kept its Paillier modulus through the refresh");
+    }
     net.sign_and_verify("r", &random_digest()).await;
 
     // Node 5 restored to its pre-refresh store: it refuses (stale sharing) and cannot help.
@@ -156,6 +202,16 @@ async fn reshare_3_of_5_to_4_of_7_interrupted_reshare_and_refresh() {
                 assert_eq!(hex32(&rec.key_session_id), session, "node {k}");
                 assert_eq!(rec.threshold, 4);
             }
+        }
+        // Key "q" (2-of-5 on 0..4 reshared to {0, 1, 5}): C, D and E hold no share.
+        let q_rec = store.get_key("q").unwrap();
+        match k {
+            0 | 1 | 5 => assert_eq!(
+                hex32(&q_rec.unwrap().key_session_id),
+                qre["key_session_id"].as_str().unwrap(),
+                "node {k}"
+            ),
+            _ => assert!(q_rec.is_none(), "node {k} kept a share of q"),
         }
         let staged = store
             .list_keys()

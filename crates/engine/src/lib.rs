@@ -28,6 +28,9 @@ pub mod sign;
 pub mod sim;
 mod transport;
 
+#[cfg(test)]
+mod rotation_tests;
+
 #[cfg(feature = "insecure-test-fixtures")]
 pub mod insecure_fixture;
 

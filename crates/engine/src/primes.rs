@@ -62,6 +62,14 @@ impl SafePrimes {
             .ok_or_else(|| EngineError::InvalidShare("stored primes too small".into()))
     }
 
+    /// The public fingerprint of the Paillier modulus these primes make (see
+    /// [`AuxInfo::modulus_hash`](crate::AuxInfo::modulus_hash)): lets a node avoid reusing a
+    /// modulus it already has.
+    pub fn modulus_hash(&self) -> [u8; 32] {
+        let (p, q) = self.0.clone().split();
+        crate::share::modulus_hash(&p, &q)
+    }
+
     pub(crate) fn into_inner(self) -> PregeneratedPrimes<SecurityLevel128> {
         self.0
     }

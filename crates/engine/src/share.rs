@@ -160,6 +160,12 @@ impl AuxInfo {
         self.members[usize::from(self.me)]
     }
 
+    /// A public fingerprint of this holder's own Paillier modulus N = p·q (SHA-256 of its
+    /// big-endian bytes): shows whether a refresh really rotated the node's Paillier key.
+    pub fn modulus_hash(&self) -> [u8; 32] {
+        modulus_hash(&self.inner.p, &self.inner.q)
+    }
+
     /// Whether this aux info can serve a key held by `parties`.
     pub fn covers(&self, parties: &[PartyId]) -> bool {
         parties.iter().all(|p| self.members.contains(p))
@@ -210,6 +216,13 @@ impl fmt::Debug for AuxInfo {
             .field("members", &self.members)
             .finish_non_exhaustive()
     }
+}
+
+/// SHA-256 of the big-endian bytes of p·q: the public fingerprint of a Paillier modulus.
+pub(crate) fn modulus_hash(p: &cggmp21::rug::Integer, q: &cggmp21::rug::Integer) -> [u8; 32] {
+    use sha2::Digest;
+    let n = cggmp21::rug::Integer::from(p * q);
+    sha2::Sha256::digest(n.to_digits::<u8>(cggmp21::rug::integer::Order::MsfBe)).into()
 }
 
 /// A complete key share — the key's share plus the matching aux info — ready to sign.

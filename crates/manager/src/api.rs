@@ -406,6 +406,7 @@ async fn reshare(
     let mut v = serde_json::to_value(view(&entry))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     v["session_id"] = json!(rec.session_id);
+    v["aux_moduli"] = aux_moduli(&entry);
     Ok(Json(v))
 }
 
@@ -419,7 +420,20 @@ async fn refresh(
     let mut v = serde_json::to_value(view(&entry))
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     v["session_id"] = json!(rec.session_id);
+    v["aux_moduli"] = aux_moduli(&entry);
     Ok(Json(v))
+}
+
+/// Each new party's fresh Paillier modulus hash, from its signed acknowledgement: shows that a
+/// resharing or refresh rotated every party's Paillier key.
+fn aux_moduli(entry: &KeyEntry) -> serde_json::Value {
+    json!(
+        entry
+            .acks
+            .iter()
+            .map(|a| json!({ "party": a.party, "aux_modulus": a.aux_modulus }))
+            .collect::<Vec<_>>()
+    )
 }
 
 #[derive(Deserialize)]

@@ -191,16 +191,24 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
         ManagerMsg::KeyResharePrepare { session_id, spec } => {
             vec![reshare::prepare(inner, session_id, spec)]
         }
-        ManagerMsg::KeyReshareStart { session_id, spec } => vec![NodeMsg::KeyReshareFinish {
-            session_id,
-            result: reshare::start(inner, session_id, spec).await,
-        }],
+        ManagerMsg::KeyReshareStart { session_id, spec } => {
+            let (result, ack) = match reshare::start(inner, session_id, spec).await {
+                Ok((info, ack)) => (Ok(info), ack),
+                Err(e) => (Err(e), None),
+            };
+            vec![NodeMsg::KeyReshareFinish {
+                session_id,
+                result,
+                ack,
+            }]
+        }
         ManagerMsg::KeyReshareCommit {
             session_id,
             key_id,
             new_parties,
+            acks,
         } => {
-            let result = reshare::commit(inner, session_id, &key_id, &new_parties);
+            let result = reshare::commit(inner, session_id, &key_id, &new_parties, &acks);
             if let Err(e) = &result {
                 tracing::error!(error = %e.message, "reshare commit failed");
             }

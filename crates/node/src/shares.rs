@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use cohort_engine::{CoreShare, KeyShare};
+use cohort_engine::{AuxInfo, CoreShare, KeyShare};
 use cohort_store::KeyStatus;
 use cohort_wire::{ErrorBody, ErrorCode};
 
@@ -43,12 +43,21 @@ pub(crate) fn load_share(inner: &Inner, key_id: &str) -> Result<Arc<KeyShare>, E
         .map_err(errors::store)?
         .ok_or_else(|| err(ErrorCode::KeyNotFound, format!("no share for {key_id}")))?;
     let core = CoreShare::from_bytes(&bytes).map_err(errors::engine)?;
-    let aux = inner
-        .aux
-        .lock()
-        .ok()
-        .and_then(|a| a.clone())
-        .ok_or_else(|| err(ErrorCode::AuxMissing, "no aux info for this membership yet"))?;
+    // A sharing made by a resharing or refresh has fresh aux info of its own; a keygen's
+    // sharing uses the membership's.
+    let aux = match inner
+        .store
+        .get_aux(crate::ops::aux::key_aux_id(key_id, &rec.key_session_id))
+        .map_err(errors::store)?
+    {
+        Some(bytes) => Arc::new(AuxInfo::from_bytes(&bytes).map_err(errors::engine)?),
+        None => inner
+            .aux
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .ok_or_else(|| err(ErrorCode::AuxMissing, "no aux info for this membership yet"))?,
+    };
     let share = Arc::new(KeyShare::new(core, &aux).map_err(errors::engine)?);
     if let Ok(mut c) = inner.shares.lock() {
         c.insert(key_id.to_string(), share.clone());

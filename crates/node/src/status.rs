@@ -42,8 +42,12 @@ pub(crate) fn status(inner: &Inner) -> NodeMsg {
     }
 }
 
-/// Keeps safe primes in the store for the next aux-info generation (unless the insecure
-/// fixture is in use).
+/// Safe-prime pairs the node keeps in its store: every resharing or refresh it joins takes
+/// one (fresh aux info per sharing), and a failed aux run can be re-run at once.
+const PRIME_STOCK: u64 = 2;
+
+/// Keeps [`PRIME_STOCK`] safe-prime pairs in the store at all times, refilling in the
+/// background as aux-info generations take them (unless the insecure fixture is in use).
 pub(crate) fn start_prime_supply(inner: Arc<Inner>) {
     if inner.config.insecure_test_primes {
         tracing::warn!(
@@ -51,26 +55,27 @@ pub(crate) fn start_prime_supply(inner: Arc<Inner>) {
         );
         return;
     }
-    let have_aux = inner.aux.lock().map(|a| a.is_some()).unwrap_or(false);
-    let stored = inner.store.primes_count().unwrap_or(0);
-    if have_aux || stored > 0 {
-        return;
-    }
     let threads = inner.config.prime_threads.max(1);
     tokio::task::spawn_blocking(move || {
-        let pool = cohort_engine::PrimePool::start(
-            threads,
-            1,
-            |e| tracing::info!(event = ?e, "safe-prime search"),
-        );
+        let mut pool: Option<cohort_engine::PrimePool> = None;
         loop {
-            if let Some(p) = pool.take_timeout(Duration::from_secs(60)) {
+            if inner.store.primes_count().unwrap_or(0) >= PRIME_STOCK {
+                // Stocked: stop searching (the workers end after their current search).
+                pool = None;
+                std::thread::sleep(Duration::from_secs(5));
+                continue;
+            }
+            let p = pool.get_or_insert_with(|| {
+                cohort_engine::PrimePool::start(
+                    threads,
+                    1,
+                    |e| tracing::info!(event = ?e, "safe-prime search"),
+                )
+            });
+            if let Some(p) = p.take_timeout(Duration::from_secs(60)) {
                 match p.to_bytes() {
                     Ok(bytes) => match inner.store.push_primes(&bytes) {
-                        Ok(_) => {
-                            tracing::info!("safe primes stored; aux info can be generated");
-                            return;
-                        }
+                        Ok(n) => tracing::info!(stored = n, "safe primes stored"),
                         Err(e) => tracing::error!(error = %e, "could not store primes"),
                     },
                     Err(e) => tracing::error!(error = %e, "could not encode primes"),

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod aux;
+mod aux_rotate;
 mod erase;
 mod error;
 mod hexser;

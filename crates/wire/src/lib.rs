@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
 mod committee;
 mod hex_types;
 mod key_id;
@@ -14,6 +15,7 @@ mod messages;
 mod op;
 mod peer;
 
+pub use ack::{ReshareAck, reshare_ack_digest};
 pub use committee::{Committee, CommitteeError};
 pub use hex_types::{Address, Bytes32, HexBytes};
 pub use key_id::{KeyId, KeyIdError};

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ack::ReshareAck;
 use crate::hex_types::{Address, Bytes32, HexBytes};
 use crate::key_id::KeyId;
 
@@ -283,6 +284,10 @@ pub enum ManagerMsg {
         key_id: KeyId,
         /// The new committee.
         new_parties: Vec<Address>,
+        /// Every new party's signed acknowledgement of the new sharing; an old holder that
+        /// leaves deletes only once all of them verify.
+        #[serde(default)]
+        acks: Vec<ReshareAck>,
     },
     /// The resharing failed: staged shares are discarded, the old sharing stays.
     KeyReshareAbort {
@@ -421,6 +426,9 @@ pub enum NodeMsg {
         session_id: Bytes32,
         /// Outcome.
         result: Result<Option<KeyInfo>, ErrorBody>,
+        /// A new party's signed acknowledgement of its staged share (for the leavers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<ReshareAck>,
     },
     /// A commit or abort was applied.
     KeyReshareDone {

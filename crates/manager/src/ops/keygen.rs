@@ -184,6 +184,7 @@ async fn run(
         deleted: false,
         created_at_ms: now_ms(),
         pending_commit: Vec::new(),
+        acks: Vec::new(),
     };
     if let Err(e) = state.registry.put(&entry) {
         let e = ErrorBody::new(ErrorCode::Internal, format!("registry: {e}"));
@@ -212,6 +213,7 @@ fn discard_failed_keygen(op: &Op, key_id: &KeyId, parties: &[Address]) {
         deleted: true,
         created_at_ms: now_ms(),
         pending_commit: Vec::new(),
+        acks: Vec::new(),
     };
     if let Err(e) = op.state.registry.put(&tombstone) {
         tracing::error!(%key_id, error = %e, "registry write failed");
@@ -235,5 +237,6 @@ fn entry_of(k: &KeyInfo) -> KeyEntry {
         deleted: false,
         created_at_ms: now_ms(),
         pending_commit: Vec::new(),
+        acks: Vec::new(),
     }
 }

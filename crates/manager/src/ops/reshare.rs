@@ -138,7 +138,8 @@ async fn run(
     spec.dealers = old_ready[..usize::from(key.threshold)].to_vec();
     let participants = committee.reshare_participants(&spec.dealers);
     op.record.signers = participants.clone();
-    // Ready parties that do not take part forget the session.
+    // Ready parties that do not take part — old holders that leave without dealing — forget
+    // the session but keep their mark: they delete their share on the commit too.
     let idle: Vec<Address> = op
         .record
         .ready
@@ -146,7 +147,9 @@ async fn run(
         .filter(|p| !participants.contains(p))
         .copied()
         .collect();
-    abort(&op, &key_id, &idle);
+    op.broadcast(&idle, || ManagerMsg::KeySignCancel { session_id });
+    let mut prepared = participants.clone();
+    prepared.extend(idle.iter().copied());
     let results = op
         .run_phase(
             &participants,
@@ -154,25 +157,30 @@ async fn run(
                 session_id,
                 spec: spec.clone(),
             },
-            Instant::now() + secs(timeouts.keygen_secs),
+            // The resharing, then the new committee's fresh aux-info generation.
+            Instant::now() + secs(timeouts.keygen_secs) + secs(timeouts.aux_secs),
             Rule::FailFast,
             |from, msg| match msg {
-                NodeMsg::KeyReshareFinish { result, .. } => Some(result.map_err(|mut e| {
-                    if e.culprits.is_empty() && e.code != ErrorCode::ProtocolFailed {
-                        e.message = format!("{from}: {}", e.message);
-                    }
-                    e
-                })),
+                NodeMsg::KeyReshareFinish { result, ack, .. } => {
+                    Some(result.map(|info| (info, ack)).map_err(|mut e| {
+                        if e.culprits.is_empty() && e.code != ErrorCode::ProtocolFailed {
+                            e.message = format!("{from}: {}", e.message);
+                        }
+                        e
+                    }))
+                }
                 _ => None,
             },
         )
         .await;
+    let mut acks = Vec::new();
     let failure = match op.completed(results, "resharing") {
         Err(e) => Some(e),
         Ok(infos) => {
             let ok = new_parties.iter().all(|p| {
-                infos.iter().any(|(a, i)| {
+                infos.iter().any(|(a, (i, ack))| {
                     a == p
+                        && ack.as_ref().is_some_and(|ack| ack.party == *p)
                         && i.as_ref().is_some_and(|i| {
                             i.public_key == key.public_key
                                 && i.key_session_id == session_id
@@ -181,16 +189,25 @@ async fn run(
                         })
                 })
             });
+            acks = new_parties
+                .iter()
+                .filter_map(|p| {
+                    infos
+                        .iter()
+                        .find(|(a, _)| a == p)
+                        .and_then(|(_, (_, ack))| ack.clone())
+                })
+                .collect();
             (!ok).then(|| {
                 ErrorBody::new(
                     ErrorCode::ProtocolFailed,
-                    "new parties did not all report the unchanged key",
+                    "new parties did not all report the unchanged key with their acknowledgement",
                 )
             })
         }
     };
     if let Some(e) = failure {
-        abort(&op, &key_id, &participants);
+        abort(&op, &key_id, &prepared);
         return op.finish(Err(e));
     }
     // Every new party holds its staged share: switch the registry, then commit everywhere.
@@ -203,9 +220,10 @@ async fn run(
         deleted: false,
         created_at_ms: key.created_at_ms,
         pending_commit: everyone.clone(),
+        acks,
     };
     if let Err(e) = state.registry.put(&entry) {
-        abort(&op, &key_id, &participants);
+        abort(&op, &key_id, &prepared);
         return op.finish(Err(ErrorBody::new(
             ErrorCode::Internal,
             format!("registry: {e}"),
@@ -246,6 +264,7 @@ fn commit_msg(k: &KeyEntry) -> ManagerMsg {
         session_id: k.key_session_id,
         key_id: k.key_id.clone(),
         new_parties: k.parties.clone(),
+        acks: k.acks.clone(),
     }
 }
 

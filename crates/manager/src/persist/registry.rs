@@ -32,6 +32,10 @@ pub struct KeyEntry {
     /// reconnect.
     #[serde(default)]
     pub pending_commit: Vec<Address>,
+    /// The new parties' signed acknowledgements of the last resharing, resent with its commit
+    /// (old holders that leave delete only once they verify).
+    #[serde(default)]
+    pub acks: Vec<cohort_wire::ReshareAck>,
 }
 
 /// Registry errors.
@@ -141,6 +145,7 @@ mod tests {
             deleted: false,
             created_at_ms: 0,
             pending_commit: parties.clone(),
+            acks: Vec::new(),
         })
         .unwrap();
         let threads: Vec<_> = parties

@@ -152,6 +152,7 @@ impl Net {
             deleted: false,
             created_at_ms: 1,
             pending_commit: Vec::new(),
+            acks: Vec::new(),
         };
         self.state.registry.put(&entry).unwrap();
         entry
@@ -350,6 +351,15 @@ pub(crate) fn honest(n: &Net1, m: &ManagerMsg) -> Vec<Act> {
                 parties: spec.new_parties.clone(),
                 public_key: spec.public_key.clone(),
             })),
+            ack: spec
+                .new_parties
+                .contains(&n.me)
+                .then(|| cohort_wire::ReshareAck {
+                    party: n.me,
+                    public_shares: Vec::new(),
+                    aux_modulus: cohort_wire::Bytes32([0; 32]),
+                    signature: cohort_wire::HexBytes(vec![0; 65]),
+                }),
         },
         ManagerMsg::KeyReshareCommit {
             session_id, key_id, ..

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cohort_engine::SafePrimes;
 use cohort_engine::primes::insecure_test_primes;
 use cohort_engine::session::Operation;
+use cohort_engine::{AuxInfo, SafePrimes};
 use cohort_wire::{Address, Bytes32, ErrorBody, ErrorCode, NodeMsg};
+use sha3::{Digest, Keccak256};
 
 use crate::compute::{self, Run};
 use crate::errors::{self, err, refused};
@@ -25,9 +26,7 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, members: Vec<Address>)
             ),
         );
     }
-    let have_primes = inner.config.insecure_test_primes
-        || inner.store.primes_count().map(|c| c > 0).unwrap_or(false);
-    if !have_primes {
+    if !have_primes(inner) {
         return refused(
             session_id,
             err(
@@ -42,11 +41,36 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, members: Vec<Address>)
     NodeMsg::AuxInfoReady { session_id }
 }
 
-fn next_primes(inner: &Inner, members: &[Address]) -> Result<SafePrimes, ErrorBody> {
+/// Whether this node can take part in an aux-info generation now (primes at hand).
+pub(crate) fn have_primes(inner: &Inner) -> bool {
+    inner.config.insecure_test_primes || inner.store.primes_count().map(|c| c > 0).unwrap_or(false)
+}
+
+/// The next pair of safe primes: from the pool (fresh, popped once), or with the insecure
+/// fixture a pair whose modulus is none of `avoid` (the node's current ones), picked by
+/// `salt` and the node's place in `members` so parties of one run get distinct pairs.
+fn next_primes(
+    inner: &Inner,
+    members: &[Address],
+    salt: &[u8; 32],
+    avoid: &[[u8; 32]],
+) -> Result<SafePrimes, ErrorBody> {
     if inner.config.insecure_test_primes {
         let me = inner.identity.address();
         let k = members.iter().position(|m| *m == me).unwrap_or(0);
-        return insecure_test_primes::pair(k).map_err(errors::engine);
+        let pairs = insecure_test_primes::pairs().max(1);
+        let base = usize::from(u16::from_be_bytes([salt[0], salt[1]]));
+        for step in 0..pairs {
+            let p = insecure_test_primes::pair((base + k + step * members.len()) % pairs)
+                .map_err(errors::engine)?;
+            if !avoid.contains(&p.modulus_hash()) {
+                return Ok(p);
+            }
+        }
+        return Err(err(
+            ErrorCode::AuxMissing,
+            "the insecure prime fixture has no pair left that this node does not use",
+        ));
     }
     let bytes = inner
         .store
@@ -63,7 +87,18 @@ pub(crate) async fn start(
     members: Vec<Address>,
 ) -> Result<(), ErrorBody> {
     inner.sessions.start_aux(session_id, &members)?;
-    let primes = next_primes(inner, &members)?;
+    // The first generation of a membership uses the node's place (pair k, as before); a
+    // re-run avoids the modulus this node holds.
+    let avoid: Vec<[u8; 32]> = current_aux(inner)
+        .iter()
+        .map(|a| a.modulus_hash())
+        .collect();
+    let salt = if avoid.is_empty() {
+        [0; 32]
+    } else {
+        session_id.0
+    };
+    let primes = next_primes(inner, &members, &salt, &avoid)?;
     let run = Run {
         session_id,
         operation: Operation::AuxInfo,
@@ -87,4 +122,77 @@ pub(crate) async fn start(
     }
     shares::forget_all(inner);
     Ok(())
+}
+
+fn current_aux(inner: &Inner) -> Option<Arc<AuxInfo>> {
+    inner.aux.lock().ok().and_then(|a| a.clone())
+}
+
+/// Where the aux info of one sharing of a key is kept: fresh aux info is generated with every
+/// resharing or refresh, so each sharing has Paillier keys of its own.
+pub(crate) fn key_aux_id(key_id: &str, key_session_id: &[u8; 32]) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(b"cohort/key-aux/v1");
+    h.update((key_id.len() as u64).to_be_bytes());
+    h.update(key_id.as_bytes());
+    h.update(key_session_id);
+    h.finalize().into()
+}
+
+/// The p2p session of the aux-info run inside resharing `session_id` (its own message stream).
+fn resharing_aux_session(session_id: &Bytes32) -> Bytes32 {
+    let mut h = Keccak256::new();
+    h.update(b"cohort/reshare-aux/v1");
+    h.update(session_id.0);
+    Bytes32(h.finalize().into())
+}
+
+/// Fresh aux info for the new committee of resharing `session_id` of `key_id`, from fresh
+/// primes (never a modulus this node already uses for the membership or the current sharing),
+/// run by the new parties right after the resharing itself. Stored under
+/// [`key_aux_id`]`(key_id, session_id)`, which nothing uses until the commit makes
+/// `session_id` the key's sharing; an abort removes it.
+pub(crate) async fn for_resharing(
+    inner: &Arc<Inner>,
+    session_id: Bytes32,
+    key_id: &str,
+    current_session: [u8; 32],
+    new_parties: &[Address],
+) -> Result<AuxInfo, ErrorBody> {
+    let mut avoid: Vec<[u8; 32]> = current_aux(inner)
+        .iter()
+        .map(|a| a.modulus_hash())
+        .collect();
+    if let Some(bytes) = inner
+        .store
+        .get_aux(key_aux_id(key_id, &current_session))
+        .map_err(errors::store)?
+    {
+        avoid.push(
+            AuxInfo::from_bytes(&bytes)
+                .map_err(errors::engine)?
+                .modulus_hash(),
+        );
+    }
+    let primes = next_primes(inner, new_parties, &session_id.0, &avoid)?;
+    let run = Run {
+        session_id: resharing_aux_session(&session_id),
+        operation: Operation::AuxInfo,
+        key_id,
+        parties: new_parties.to_vec(),
+        params: session_id.0.to_vec(),
+        timeout: Duration::from_secs(inner.config.timeouts.aux_secs.max(1)),
+        what: "aux-info generation of the new sharing",
+    };
+    let aux = compute::start(inner, run, |binding, me, incoming, outgoing| async move {
+        cohort_engine::aux::aux_info_gen(&binding, &me, primes, incoming, outgoing).await
+    })
+    .await?;
+    let bytes = aux.to_bytes().map_err(errors::engine)?;
+    inner
+        .store
+        .put_aux(key_aux_id(key_id, &session_id.0), &bytes)
+        .map_err(errors::store)?;
+    tracing::info!("fresh aux info staged for the new sharing");
+    Ok(aux)
 }

@@ -358,15 +358,17 @@ async fn reshare_prepare_rules() {
 }
 
 #[tokio::test]
-async fn a_new_party_needs_aux_info() {
-    let node = TestNode::new(4).await;
+async fn a_new_party_needs_primes_for_the_new_sharings_aux_info() {
+    let mut node = TestNode::new(4).await;
+    node.config().insecure_test_primes = false;
     let m = node.members.clone();
     let msg = ManagerMsg::KeyResharePrepare {
         session_id: session(1),
         spec: spec(m[1..4].to_vec(), m.clone(), 3),
     };
-    let (code, _) = refusal(&node.one(msg).await);
+    let (code, msg) = refusal(&node.one(msg).await);
     assert_eq!(code, ErrorCode::AuxMissing);
+    assert!(msg.contains("primes"), "{msg}");
     // Nothing recorded: a new party does not mark an agreement.
     assert!(
         node.inner
