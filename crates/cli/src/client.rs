@@ -96,20 +96,21 @@ pub enum KeysCommand {
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
-    token: Option<String>,
-    jwt_secret: Option<Vec<u8>>,
+    token: Option<zeroize::Zeroizing<String>>,
+    jwt_secret: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl ApiClient {
     /// Builds a client; reads the token file if given.
     pub fn new(api: &Api) -> anyhow::Result<Self> {
         let token = match &api.token_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read {}", p.display()))?
-                    .trim()
-                    .to_string(),
-            ),
+            Some(p) => {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                );
+                Some(zeroize::Zeroizing::new(text.trim().to_string()))
+            }
             None => None,
         };
         let jwt_secret = match &api.jwt_secret_file {
@@ -136,7 +137,7 @@ impl ApiClient {
     ) -> anyhow::Result<(u16, Value)> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
+            req = req.bearer_auth(t.as_str());
         } else if let Some(secret) = &self.jwt_secret {
             let now = cohort_manager::auth::unix_now();
             req = req.bearer_auth(cohort_manager::auth::mint_jwt(secret, now));

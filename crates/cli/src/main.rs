@@ -1,6 +1,8 @@
 //! `cohort`: one binary for every Cohort process and for talking to a manager.
 
-#![forbid(unsafe_code)]
+// One audited exception: removing the passphrase variable from the environment
+// (`take_passphrase_env`), which edition 2024 marks unsafe.
+#![deny(unsafe_code)]
 
 mod bench;
 mod client;
@@ -65,8 +67,35 @@ fn read_config(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Takes the store passphrase out of the environment before anything else runs, then starts
+/// the runtime: the variable must not outlive its one read (children, dumps, `/proc` readers
+/// of a later `environ`).
+fn main() -> anyhow::Result<()> {
+    take_passphrase_env();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run())
+}
+
+/// Reads `COHORT_PASSPHRASE` into zeroized memory, hands it to the node, and removes it from
+/// the process environment.
+#[allow(unsafe_code)]
+fn take_passphrase_env() {
+    let name = cohort_node::config::PASSPHRASE_ENV;
+    if let Some(value) = std::env::var_os(name) {
+        // SAFETY: called first thing in `main`, before the tokio runtime or any other thread
+        // exists, so no other thread can read or write the environment concurrently (the
+        // precondition of `remove_var` in edition 2024).
+        unsafe { std::env::remove_var(name) };
+        cohort_node::config::set_env_passphrase(zeroize::Zeroizing::new(
+            value.into_encoded_bytes(),
+        ));
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Node { config, init } => {

@@ -16,6 +16,7 @@ use std::path::Path;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::ManagerError;
 
@@ -57,10 +58,10 @@ impl AuthFailure {
 /// The configured credentials; a request passes with any one of them.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    /// The static bearer token.
-    pub token: Option<String>,
-    /// The HS256 JWT secret.
-    pub jwt_secret: Option<Vec<u8>>,
+    /// The static bearer token (zeroized when dropped).
+    pub token: Option<Zeroizing<String>>,
+    /// The HS256 JWT secret (zeroized when dropped).
+    pub jwt_secret: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl Credentials {
@@ -96,17 +97,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Reads a `jwt_secret_file`: 32 bytes as hex (an optional `0x`), like Mantle's `jwt_secret`.
-pub fn read_jwt_secret(path: &Path) -> Result<Vec<u8>, ManagerError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ManagerError::Config(format!("cannot read {}: {e}", path.display())))?;
+pub fn read_jwt_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, ManagerError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| ManagerError::Config(format!("cannot read {}: {e}", path.display())))?,
+    );
     let t = text.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
-    let bytes = hex::decode(t).map_err(|_| {
+    let bytes = Zeroizing::new(hex::decode(t).map_err(|_| {
         ManagerError::Config(format!(
             "jwt_secret_file {} does not hold hex (32 bytes, 64 hex digits)",
             path.display()
         ))
-    })?;
+    })?);
     if bytes.len() != 32 {
         return Err(ManagerError::Config(format!(
             "jwt_secret_file {} holds {} bytes; Mantle's jwt_secret is 32 bytes (64 hex digits)",
@@ -245,8 +248,8 @@ mod tests {
         assert_eq!(verify_jwt(&secret, &mint_jwt(&secret, now), now), Ok(()));
 
         let creds = Credentials {
-            token: Some("static".into()),
-            jwt_secret: Some(secret.to_vec()),
+            token: Some(Zeroizing::new("static".into())),
+            jwt_secret: Some(Zeroizing::new(secret.to_vec())),
         };
         assert_eq!(creds.check(Some("Bearer static"), now), Ok(()));
         assert_eq!(creds.check(Some(&format!("Bearer {ok}")), now), Ok(()));
@@ -265,7 +268,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("jwt");
         std::fs::write(&path, format!("0x{}\n", "ab".repeat(32))).unwrap();
-        assert_eq!(read_jwt_secret(&path).unwrap(), vec![0xab; 32]);
+        assert_eq!(*read_jwt_secret(&path).unwrap(), vec![0xab; 32]);
         std::fs::write(&path, "ab".repeat(16)).unwrap();
         assert!(
             read_jwt_secret(&path)

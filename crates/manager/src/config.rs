@@ -153,13 +153,13 @@ impl ManagerConfig {
     }
 
     /// The API token, if one is configured.
-    pub fn api_token(&self) -> Result<Option<String>, crate::ManagerError> {
+    pub fn api_token(&self) -> Result<Option<zeroize::Zeroizing<String>>, crate::ManagerError> {
         match &self.api_token_file {
             None => Ok(None),
             Some(p) => {
-                let t = std::fs::read_to_string(p).map_err(|e| {
+                let t = zeroize::Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
                     crate::ManagerError::Config(format!("cannot read {}: {e}", p.display()))
-                })?;
+                })?);
                 let t = t.trim();
                 // An empty token would make `Authorization: Bearer ` a valid credential.
                 if t.is_empty() {
@@ -168,7 +168,7 @@ impl ManagerConfig {
                         p.display()
                     )));
                 }
-                Ok(Some(t.to_string()))
+                Ok(Some(zeroize::Zeroizing::new(t.to_string())))
             }
         }
     }
@@ -213,7 +213,10 @@ mod tests {
         let e = c.api_token().unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
         std::fs::write(&path, "s3cret\n").unwrap();
-        assert_eq!(c.api_token().unwrap().as_deref(), Some("s3cret"));
+        assert_eq!(
+            c.api_token().unwrap().as_deref().map(String::as_str),
+            Some("s3cret")
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -199,6 +199,22 @@ fn default_l2_block_offset() -> u64 {
     1
 }
 
+/// The environment variable a node's passphrase may come from.
+pub const PASSPHRASE_ENV: &str = "COHORT_PASSPHRASE";
+
+/// The passphrase the binary read from [`PASSPHRASE_ENV`] and then removed from the
+/// environment (so no child process and no later environment dump sees it).
+static ENV_PASSPHRASE: std::sync::Mutex<Option<zeroize::Zeroizing<Vec<u8>>>> =
+    std::sync::Mutex::new(None);
+
+/// Hands over the passphrase the binary took out of the environment at start-up; later
+/// [`NodeConfig::passphrase`] calls use it instead of the (now removed) variable.
+pub fn set_env_passphrase(passphrase: zeroize::Zeroizing<Vec<u8>>) {
+    if let Ok(mut slot) = ENV_PASSPHRASE.lock() {
+        *slot = Some(passphrase);
+    }
+}
+
 impl NodeConfig {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Self, crate::NodeError> {
@@ -220,7 +236,16 @@ impl NodeConfig {
             }
             return Ok(text);
         }
-        match std::env::var("COHORT_PASSPHRASE") {
+        if let Some(p) = ENV_PASSPHRASE
+            .lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(|p| zeroize::Zeroizing::new(p.to_vec())))
+            && !p.is_empty()
+        {
+            return Ok(p);
+        }
+        // A library user (tests) that did not hand it over: read the variable directly.
+        match std::env::var(PASSPHRASE_ENV) {
             Ok(p) if !p.is_empty() => Ok(zeroize::Zeroizing::new(p.into_bytes())),
             _ => Err(crate::NodeError::Config(
                 "no passphrase: set passphrase_file in the config or COHORT_PASSPHRASE".into(),
