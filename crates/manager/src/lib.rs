@@ -338,3 +338,81 @@ async fn prune_oplog(state: Arc<State>) {
         }
     }
 }
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path, listen: &str) -> ManagerConfig {
+        let mut c = ManagerConfig::from_toml(&format!(
+            "data_dir = \"{}\"\nmembers = [\"0x{}\", \"0x{}\"]\nlisten = \"{listen}\"",
+            dir.display(),
+            "11".repeat(20),
+            "22".repeat(20)
+        ))
+        .unwrap();
+        c.signature_cache_entries = 10;
+        c
+    }
+
+    #[tokio::test]
+    async fn an_api_beyond_loopback_needs_a_token_and_the_ws_listener_is_apart() {
+        let dir = std::env::temp_dir().join(format!("cohort-exposed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = Manager::bind(config(&dir, "0.0.0.0:0"))
+            .await
+            .err()
+            .expect("an open API on 0.0.0.0 must be refused")
+            .to_string();
+        assert!(e.contains("beyond loopback"), "{e}");
+
+        std::fs::write(dir.join("token"), "t").unwrap();
+        let mut c = config(&dir, "0.0.0.0:0");
+        c.api_token_file = Some(dir.join("token"));
+        let m = Manager::bind(c).await.unwrap();
+        assert!(m.ws_local_addr().is_none());
+        drop(m);
+
+        let mut c = config(&dir, "127.0.0.1:0");
+        c.ws_listen = Some("127.0.0.1:0".into());
+        let m = Manager::bind(c).await.unwrap();
+        let api = m.local_addr().unwrap();
+        let ws = m.ws_local_addr().unwrap();
+        assert_ne!(api, ws);
+        let address = m.manager_address();
+        tokio::spawn(m.serve(std::future::pending()));
+        // The API answers on its own listener, and no longer serves /v1/ws there.
+        let get = |addr: std::net::SocketAddr, path: &'static str| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut out = String::new();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                s.read_to_string(&mut out),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            out
+        };
+        let status = get(api, "/v1/status").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert!(
+            status.contains(&format!("{address:?}"))
+                || status
+                    .to_lowercase()
+                    .contains(&format!("{address:?}").to_lowercase()),
+            "{status}"
+        );
+        assert!(get(api, "/v1/ws").await.starts_with("HTTP/1.1 404"));
+        assert!(get(ws, "/v1/status").await.starts_with("HTTP/1.1 404"));
+        // /v1/ws on its listener wants a WebSocket upgrade, so a plain GET is not a 404.
+        assert!(!get(ws, "/v1/ws").await.starts_with("HTTP/1.1 404"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
