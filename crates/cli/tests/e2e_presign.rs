@@ -74,7 +74,7 @@ impl Batches<'_> {
 async fn presignatures_for_state_batches_only_and_a_crash_after_consumption() {
     let anvil = Anvil::start().await;
     anvil.mine_with_transfers(20).await;
-    let urls = vec![anvil.url.as_str(); 5].join(",");
+    let urls = [anvil.url.as_str(); 5].join(",");
     let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1"]).await;
     let (_, key) = net.get(&format!("/v1/keys/{KEY}")).await;
     let address = key["address"].as_str().unwrap().to_lowercase();
