@@ -786,7 +786,7 @@ mod tests {
             {
                 // Another (well-formed) polynomial for the victim only.
                 if let Some(last) = deal.commitments.last_mut() {
-                    *last = *last + Point::<Curve>::generator().to_point();
+                    *last += Point::<Curve>::generator().to_point();
                 }
                 *bytes =
                     crate::codec::encode(&tag, &Msg::Deal(MsgDeal { deal: Some(deal) })).unwrap();
