@@ -78,8 +78,9 @@ impl Batches<'_> {
 async fn presignatures_for_state_batches_only_and_a_crash_after_consumption() {
     let anvil = Anvil::start().await;
     anvil.mine_with_transfers(20).await;
-    let urls = vec![anvil.url.as_str(); 5].join(",");
-    let mut net = Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1", "--wss"]).await;
+    let urls = [anvil.url.as_str(); 5].join(",");
+    let mut net =
+        Devnet::start_with(5, 3, &["--l2-rpc", &urls, "--presign-pool", "1", "--wss"]).await;
     let (s, status) = net.get("/v1/status").await;
     assert_eq!(s, 200, "{status}");
     assert_eq!(status["ws_tls"], true, "{status}");

@@ -778,19 +778,19 @@ mod tests {
         let done = Arc::new(AtomicBool::new(false));
         let d = done.clone();
         let tap: sim::Tap = Arc::new(move |from, to, bytes: &mut Vec<u8>| {
-            if from == ci && to == vi {
-                if let Ok(Msg::Deal(MsgDeal {
+            if from == ci
+                && to == vi
+                && let Ok(Msg::Deal(MsgDeal {
                     deal: Some(mut deal),
                 })) = crate::codec::decode::<Msg>(&tag, bytes)
-                {
-                    // Another (well-formed) polynomial for the victim only.
-                    if let Some(last) = deal.commitments.last_mut() {
-                        *last = *last + Point::<Curve>::generator().to_point();
-                    }
-                    *bytes = crate::codec::encode(&tag, &Msg::Deal(MsgDeal { deal: Some(deal) }))
-                        .unwrap();
-                    d.store(true, Ordering::SeqCst);
+            {
+                // Another (well-formed) polynomial for the victim only.
+                if let Some(last) = deal.commitments.last_mut() {
+                    *last += Point::<Curve>::generator().to_point();
                 }
+                *bytes =
+                    crate::codec::encode(&tag, &Msg::Deal(MsgDeal { deal: Some(deal) })).unwrap();
+                d.store(true, Ordering::SeqCst);
             }
             true
         });
