@@ -187,6 +187,7 @@ impl Cluster {
             signature_cache_entries: 100_000,
             oplog_retention: 1_000_000,
             timeouts: Default::default(),
+            http: Default::default(),
         };
         std::fs::create_dir_all(&manager.data_dir)?;
         let manager_config = manager.data_dir.join("manager.toml");

@@ -48,6 +48,9 @@
 mod api;
 pub mod auth;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod latency;
 mod links;
@@ -58,6 +61,7 @@ mod ops;
 pub mod persist;
 mod pool;
 mod record;
+mod serve;
 pub mod sigcache;
 #[cfg(test)]
 mod tests;
@@ -215,13 +219,8 @@ impl Manager {
         let filler = tokio::spawn(ops::presign::fill(self.state.clone()));
         let pruner = tokio::spawn(prune_oplog(self.state.clone()));
         let app = api::router(self.state.clone());
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ManagerError::Server(e.to_string()));
+        let limits = self.state.config.http.clone();
+        let result = serve::serve(self.listener, app, limits, shutdown).await;
         filler.abort();
         pruner.abort();
         result
