@@ -337,6 +337,12 @@ pub fn sample_digest() -> [u8; 32] {
 
 /// Runs `cohort devnet`.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    if !cohort_engine::primes::TEST_PRIMES_COMPILED {
+        bail!(
+            "this binary has no test primes (a release build); the devnet needs them: \
+             run ./scripts/devnet.sh, or build with `--features insecure-test-primes`"
+        );
+    }
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => {

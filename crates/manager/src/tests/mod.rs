@@ -300,7 +300,10 @@ pub(crate) fn honest(n: &Net1, m: &ManagerMsg) -> Vec<Act> {
             .to_vec(),
     );
     let reply = match m.clone() {
-        ManagerMsg::AuxInfoPrepare { session_id, .. } => NodeMsg::AuxInfoReady { session_id },
+        ManagerMsg::AuxInfoPrepare { session_id, .. } => NodeMsg::AuxInfoReady {
+            session_id,
+            test_primes: false,
+        },
         ManagerMsg::AuxInfoStart { session_id, .. } => NodeMsg::AuxInfoFinish {
             session_id,
             result: Ok(()),
