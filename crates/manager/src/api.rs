@@ -360,10 +360,10 @@ fn view(k: &KeyEntry) -> KeyView {
 
 #[derive(Deserialize)]
 pub(crate) struct CreateKey {
-    key_id: KeyId,
-    threshold: u16,
+    pub(crate) key_id: KeyId,
+    pub(crate) threshold: u16,
     #[serde(default)]
-    parties: Option<Vec<Address>>,
+    pub(crate) parties: Option<Vec<Address>>,
 }
 
 /// The one key-id rule at the API's edge: a bad id is a 400 naming the rule, before any
@@ -455,8 +455,8 @@ async fn delete_key(
 
 #[derive(Deserialize)]
 pub(crate) struct ReshareReq {
-    parties: Vec<Address>,
-    threshold: u16,
+    pub(crate) parties: Vec<Address>,
+    pub(crate) threshold: u16,
 }
 
 async fn reshare(
@@ -491,7 +491,7 @@ async fn refresh(
 
 #[derive(Deserialize)]
 pub(crate) struct SignReq {
-    digest: Bytes32,
+    pub(crate) digest: Bytes32,
 }
 
 async fn sign(

@@ -173,12 +173,13 @@ mod tests {
     #[test]
     fn insecure_test_primes_is_refused_by_a_build_without_them() {
         let text = "data_dir = \"/tmp/x\"\ninsecure_test_primes = true\n";
-        match NodeConfig::from_toml(text) {
-            Ok(c) => assert!(cohort_engine::primes::TEST_PRIMES_COMPILED && c.insecure_test_primes),
-            Err(e) => {
-                assert!(!cohort_engine::primes::TEST_PRIMES_COMPILED);
-                assert!(e.to_string().contains("insecure-test-primes"), "{e}");
-            }
+        match (
+            NodeConfig::from_toml(text),
+            cohort_engine::primes::TEST_PRIMES_COMPILED,
+        ) {
+            (Ok(c), true) => assert!(c.insecure_test_primes),
+            (Err(e), false) => assert!(e.to_string().contains("insecure-test-primes"), "{e}"),
+            (r, compiled) => panic!("{:?} in a build with test primes = {compiled}", r.err()),
         }
     }
 
