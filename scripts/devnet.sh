@@ -12,4 +12,4 @@ if ! command -v m4 >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq m4 >/dev/null
 fi
-exec cargo run --release -q -p cohort-cli -- devnet "$@"
+exec cargo run --release -q -p cohort-cli --features insecure-test-primes -- devnet "$@"

@@ -206,6 +206,7 @@ impl Cluster {
             signature_cache_entries: 100_000,
             oplog_retention: 1_000_000,
             timeouts: Default::default(),
+            http: Default::default(),
         };
         std::fs::create_dir_all(&manager.data_dir)?;
         let manager_config = manager.data_dir.join("manager.toml");
@@ -421,6 +422,12 @@ pub fn sample_digest() -> [u8; 32] {
 
 /// Runs `cohort devnet`.
 pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    if !cohort_engine::primes::TEST_PRIMES_COMPILED {
+        bail!(
+            "this binary has no test primes (a release build); the devnet needs them: \
+             run ./scripts/devnet.sh, or build with `--features insecure-test-primes`"
+        );
+    }
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => {

@@ -257,9 +257,51 @@ fn worker_loop(
     }
 }
 
+/// Whether this build carries the insecure test primes (cargo feature `insecure-test-primes`).
+/// A node refuses its `insecure_test_primes` setting in a build without them.
+pub const TEST_PRIMES_COMPILED: bool = cfg!(feature = "insecure-test-primes");
+
+/// SHA-256 of the hex Paillier modulus of every fixture pair: public values, no prime, in
+/// every build, so that a node without the test primes still recognises aux info made of them.
+const TEST_MODULI_SHA256: &str = include_str!("../fixtures/INSECURE_TEST_MODULI.sha256");
+
+/// Whether a Paillier modulus (lowercase hex, as [`crate::AuxInfo::members_with_test_primes`]
+/// renders it) is the product of a pair of the public test primes.
+pub fn is_test_modulus(n_hex: &str) -> bool {
+    use sha2::Digest as _;
+    let h = hex::encode(sha2::Sha256::digest(n_hex.as_bytes()));
+    TEST_MODULI_SHA256
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.starts_with('#') && l == h)
+}
+
+/// A build without the `insecure-test-primes` feature: no fixture is compiled in, every call
+/// says so.
+#[cfg(not(feature = "insecure-test-primes"))]
+pub mod insecure_test_primes {
+    use super::SafePrimes;
+    use crate::error::EngineError;
+
+    /// Always 0: this build has no fixture.
+    pub fn pairs() -> usize {
+        0
+    }
+
+    /// Always an error: this build has no fixture.
+    pub fn pair(_k: usize) -> Result<SafePrimes, EngineError> {
+        Err(EngineError::InvalidInput(
+            "this build has no insecure test primes (build with the cargo feature insecure-test-primes)"
+                .into(),
+        ))
+    }
+}
+
 /// Pre-generated safe primes for tests, benchmarks and the devnet. **Insecure**: these primes are
 /// public (they are in this repository), so any Paillier key built from them is known to everyone.
 /// They exist only so that tests need not spend minutes searching primes. Never use in production.
+/// Compiled in only with the cargo feature `insecure-test-primes`.
+#[cfg(feature = "insecure-test-primes")]
 pub mod insecure_test_primes {
     use super::SafePrimes;
     use crate::error::EngineError;
@@ -303,6 +345,15 @@ pub mod insecure_test_primes {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn every_fixture_modulus_is_recognised_and_others_are_not() {
+        let members: Vec<crate::PartyId> = (0..20u8).map(|i| crate::PartyId([i + 1; 20])).collect();
+        let auxes = crate::insecure_fixture::trusted_aux(&members).unwrap();
+        assert_eq!(auxes[0].members_with_test_primes(), members);
+        assert!(!is_test_modulus("abcdef"));
+        assert!(!is_test_modulus(""));
+    }
 
     #[test]
     fn fixture_has_enough_pairs_and_they_round_trip() {

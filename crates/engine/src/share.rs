@@ -166,6 +166,19 @@ impl AuxInfo {
         modulus_hash(&self.inner.p, &self.inner.q)
     }
 
+    /// Members whose Paillier modulus is made of the public INSECURE test primes
+    /// ([`crate::primes::is_test_modulus`]); a node that does not use them refuses such aux info.
+    pub fn members_with_test_primes(&self) -> Vec<PartyId> {
+        let dirty: &DirtyAuxInfo = &self.inner;
+        dirty
+            .parties
+            .iter()
+            .zip(&self.members)
+            .filter(|(p, _)| crate::primes::is_test_modulus(&p.N.to_string_radix(16)))
+            .map(|(_, m)| *m)
+            .collect()
+    }
+
     /// Whether this aux info can serve a key held by `parties`.
     pub fn covers(&self, parties: &[PartyId]) -> bool {
         parties.iter().all(|p| self.members.contains(p))

@@ -61,6 +61,7 @@ pub(crate) fn router(state: Arc<State>, serve_ws: bool) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), request_body))
         .layer(middleware::from_fn(limits))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
@@ -128,6 +129,95 @@ async fn limits(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// Whether a `Content-Type` value is JSON: `application/json`, parameters allowed.
+fn is_json_type(v: &header::HeaderValue) -> bool {
+    v.to_str().ok().is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+/// Whether the request announces a body (a non-zero length, or chunks).
+fn has_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    match headers.get(header::CONTENT_LENGTH) {
+        None => false,
+        Some(v) => v.to_str().map_or(true, |v| v.trim() != "0"),
+    }
+}
+
+/// The request body, before routing: every body (and every `Content-Type` a request states on
+/// a method that changes something) must be `application/json` — 415 otherwise, so that no
+/// browser "simple request" (`text/plain`, a form) from another origin is ever acted on — and
+/// the whole body must arrive within `body_read_timeout_secs` (408 otherwise) so that a
+/// trickled body cannot hold a connection.
+async fn request_body(AxState(state): AxState<Arc<State>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let body = has_body(headers);
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let typed = headers.get(header::CONTENT_TYPE);
+    let refuse = match typed {
+        Some(t) => (body || !safe) && !is_json_type(t),
+        None => body,
+    };
+    if refuse {
+        let what = typed
+            .and_then(|t| t.to_str().ok())
+            .map_or("no Content-Type".to_string(), |t| {
+                format!("Content-Type {t:?}")
+            });
+        return ApiError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadRequest,
+            format!("request bodies must be application/json; this one has {what}"),
+        )
+        .into_response();
+    }
+    if !body {
+        return next.run(req).await;
+    }
+    let (parts, raw) = req.into_parts();
+    // The largest body any route takes; each route's own limit applies after (413).
+    let cap = MAX_BODY.max(crate::mantle::body_limit()) + 1;
+    let deadline = state.config.http.body_read_timeout();
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(raw, cap)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            return ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadRequest,
+                format!("request body not read: {e}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            tracing::warn!(
+                secs = deadline.as_secs(),
+                "request body not received in time"
+            );
+            let mut res = ApiError::with_status(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::BadRequest,
+                format!("request body not received within {} s", deadline.as_secs()),
+            )
+            .into_response();
+            res.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return res;
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// Gives every error answer the documented shape: axum's and tower's own rejections (bad
@@ -292,11 +382,11 @@ fn view(k: &KeyEntry) -> KeyView {
 }
 
 #[derive(Deserialize)]
-struct CreateKey {
-    key_id: KeyId,
-    threshold: u16,
+pub(crate) struct CreateKey {
+    pub(crate) key_id: KeyId,
+    pub(crate) threshold: u16,
     #[serde(default)]
-    parties: Option<Vec<Address>>,
+    pub(crate) parties: Option<Vec<Address>>,
 }
 
 /// The one key-id rule at the API's edge: a bad id is a 400 naming the rule, before any
@@ -387,9 +477,9 @@ async fn delete_key(
 }
 
 #[derive(Deserialize)]
-struct ReshareReq {
-    parties: Vec<Address>,
-    threshold: u16,
+pub(crate) struct ReshareReq {
+    pub(crate) parties: Vec<Address>,
+    pub(crate) threshold: u16,
 }
 
 async fn reshare(
@@ -437,8 +527,8 @@ fn aux_moduli(entry: &KeyEntry) -> serde_json::Value {
 }
 
 #[derive(Deserialize)]
-struct SignReq {
-    digest: Bytes32,
+pub(crate) struct SignReq {
+    pub(crate) digest: Bytes32,
 }
 
 async fn sign(

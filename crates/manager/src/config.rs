@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use cohort_wire::Address;
 use serde::{Deserialize, Serialize};
 
+pub use crate::serve::HttpLimits;
+
 /// Timeouts, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -102,6 +104,9 @@ pub struct ManagerConfig {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: ManagerTimeouts,
+    /// Header and body read timeouts and the connection limit of the listener (`[http]`).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_listen() -> String {

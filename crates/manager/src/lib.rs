@@ -49,6 +49,9 @@
 mod api;
 pub mod auth;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 pub mod identity;
 mod latency;
@@ -60,6 +63,7 @@ mod ops;
 pub mod persist;
 mod pool;
 mod record;
+mod serve;
 pub mod sigcache;
 #[cfg(test)]
 mod tests;
@@ -258,6 +262,7 @@ impl Manager {
         let filler = tokio::spawn(ops::presign::fill(self.state.clone()));
         let pruner = tokio::spawn(prune_oplog(self.state.clone()));
         let app = api::router(self.state.clone(), self.ws_listener.is_none());
+        let limits = self.state.config.http.clone();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -267,35 +272,29 @@ impl Manager {
             Some((listener, tls)) => {
                 let ws_app = api::ws_router(self.state.clone());
                 let stop = stopped(stop_rx.clone());
+                let limits = limits.clone();
                 Some(tokio::spawn(async move {
                     match tls {
                         Some(config) => {
-                            axum::serve(tls::TlsListener::new(listener, config)?, ws_app)
-                                .with_graceful_shutdown(stop)
-                                .await
+                            serve::serve(
+                                tls::TlsListener::new(listener, config)?,
+                                ws_app,
+                                limits,
+                                stop,
+                            )
+                            .await
                         }
-                        None => {
-                            axum::serve(listener, ws_app)
-                                .with_graceful_shutdown(stop)
-                                .await
-                        }
+                        None => serve::serve(serve::nodelay(listener), ws_app, limits, stop).await,
                     }
-                    .map_err(|e| ManagerError::Server(e.to_string()))
                 }))
             }
         };
-        let api_server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        let mut result = api_server
-            .await
-            .map_err(|e| ManagerError::Server(e.to_string()));
+        let mut result =
+            serve::serve(serve::nodelay(self.listener), app, limits, stopped(stop_rx)).await;
         if let Some(ws) = ws_server {
             let ws_result = ws
                 .await

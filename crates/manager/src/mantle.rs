@@ -58,7 +58,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 /// Mantle's request `type`: 0 (state batch, the default) or 1 (rollback after a challenge).
-fn request_type(raw: &Value) -> Result<u64, ApiError> {
+pub(crate) fn request_type(raw: &Value) -> Result<u64, ApiError> {
     let t = match raw.get("type") {
         None | Some(Value::Null) => return Ok(0),
         Some(Value::Number(n)) => n.as_u64(),

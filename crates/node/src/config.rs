@@ -218,7 +218,24 @@ pub fn set_env_passphrase(passphrase: zeroize::Zeroizing<Vec<u8>>) {
 impl NodeConfig {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Self, crate::NodeError> {
-        toml::from_str(text).map_err(|e| crate::NodeError::Config(e.to_string()))
+        let c: NodeConfig =
+            toml::from_str(text).map_err(|e| crate::NodeError::Config(e.to_string()))?;
+        c.check_build()?;
+        Ok(c)
+    }
+
+    /// Refuses settings this build cannot honour: `insecure_test_primes` in a binary built
+    /// without the cargo feature `insecure-test-primes` (a released binary has no test primes).
+    pub fn check_build(&self) -> Result<(), crate::NodeError> {
+        if self.insecure_test_primes && !cohort_engine::primes::TEST_PRIMES_COMPILED {
+            return Err(crate::NodeError::Config(
+                "insecure_test_primes = true, but this binary has no test primes: it was built \
+                 without the cargo feature insecure-test-primes (only the devnet and the tests \
+                 use them; ./scripts/devnet.sh builds with it). Remove the setting."
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The store passphrase from the file or the environment (never from the command line).
@@ -290,6 +307,19 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insecure_test_primes_is_refused_by_a_build_without_them() {
+        let text = "data_dir = \"/tmp/x\"\ninsecure_test_primes = true\n";
+        match (
+            NodeConfig::from_toml(text),
+            cohort_engine::primes::TEST_PRIMES_COMPILED,
+        ) {
+            (Ok(c), true) => assert!(c.insecure_test_primes),
+            (Err(e), false) => assert!(e.to_string().contains("insecure-test-primes"), "{e}"),
+            (r, compiled) => panic!("{:?} in a build with test primes = {compiled}", r.err()),
+        }
+    }
 
     #[test]
     fn the_documented_example_parses_with_its_defaults() {

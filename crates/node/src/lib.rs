@@ -151,6 +151,7 @@ impl Node {
     /// manager links. Fails clearly on a wrong passphrase, writing nothing.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate_managers()?;
+        config.check_build()?;
         let passphrase = config.passphrase()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::Config(format!("cannot create {}: {e}", config.data_dir.display()))

@@ -16,6 +16,9 @@
 mod codec;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod host;
 pub mod identity;

@@ -350,6 +350,11 @@ pub enum NodeMsg {
     AuxInfoReady {
         /// Operation session.
         session_id: Bytes32,
+        /// Whether this node takes its primes from the public INSECURE test fixture (devnet
+        /// and tests). Nodes without it refuse aux info that has a member's modulus made of
+        /// them; the manager runs no generation that mixes the two. Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        test_primes: bool,
     },
     /// Ready for keygen; `existing` is set when the key is already READY (no new keygen).
     KeyGenReady {
@@ -479,7 +484,7 @@ impl NodeMsg {
     /// The operation session this frame answers, if any: what the manager routes by.
     pub fn session_id(&self) -> Option<Bytes32> {
         match self {
-            NodeMsg::AuxInfoReady { session_id }
+            NodeMsg::AuxInfoReady { session_id, .. }
             | NodeMsg::KeyGenReady { session_id, .. }
             | NodeMsg::KeySignReady { session_id, .. }
             | NodeMsg::Refused { session_id, .. }

@@ -37,17 +37,44 @@ async fn run(mut op: Op) -> Result<(), OpError> {
     let session_id = op.session();
     let timeouts = op.state.config.timeouts.clone();
     let until = Instant::now() + secs(timeouts.prepare_secs);
-    op.prepare(
-        &members,
-        || ManagerMsg::AuxInfoPrepare {
-            session_id,
-            members: members.clone(),
-        },
-        until,
-        |_| false,
-    )
-    .await;
+    let ready = op
+        .prepare(
+            &members,
+            || ManagerMsg::AuxInfoPrepare {
+                session_id,
+                members: members.clone(),
+            },
+            until,
+            |_| false,
+        )
+        .await;
     op.pending_absent();
+    // Test primes (announced in the ready answer) and real primes never mix in one membership:
+    // the nodes without them would refuse the result anyway.
+    let on_test: Vec<_> = ready
+        .iter()
+        .filter(|(_, m)| {
+            matches!(
+                m,
+                NodeMsg::AuxInfoReady {
+                    test_primes: true,
+                    ..
+                }
+            )
+        })
+        .map(|(a, _)| *a)
+        .collect();
+    if !on_test.is_empty() && on_test.len() != ready.len() {
+        let e = ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!(
+                "aux-info generation refused: {} use the public INSECURE test primes and the \
+                 other members do not",
+                list(&on_test)
+            ),
+        );
+        return op.finish::<()>(Err(e)).map(|_| ());
+    }
     if op.record.ready.len() != members.len() {
         let e = ErrorBody::new(
             ErrorCode::NotEnoughParties,

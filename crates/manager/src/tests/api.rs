@@ -153,3 +153,83 @@ async fn creating_an_existing_key_with_other_parameters_is_409_naming_it() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["key_session_id"], serde_json::json!(key.key_session_id));
 }
+
+/// A request with this body and `Content-Type` (none if `None`), its length stated.
+fn typed(uri: &str, content_type: Option<&str>, body: &str) -> Request<Body> {
+    let mut b = Request::post(uri).header("content-length", body.len().to_string());
+    if let Some(t) = content_type {
+        b = b.header("content-type", t);
+    }
+    b.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_application_json_are_415_and_reach_no_node() {
+    let net = Net::new(3, 1, 1);
+    net.seed_key("rel", 2, 3);
+    let digest = format!(r#"{{"digest":"0x{}"}}"#, "11".repeat(32));
+    let batch = r#"{"start_block":"1","offset_starts_at_index":"0","state_roots":[]}"#;
+    for (uri, ct, body) in [
+        // The CSRF "simple requests" a web page can send cross-origin without a preflight.
+        ("/v1/keys/rel/sign", Some("text/plain"), digest.as_str()),
+        (
+            "/v1/keys/rel/sign",
+            Some("text/plain;charset=UTF-8"),
+            digest.as_str(),
+        ),
+        (
+            "/v1/keys/rel/sign",
+            Some("application/x-www-form-urlencoded"),
+            digest.as_str(),
+        ),
+        (
+            "/v1/keys/rel/sign",
+            Some("multipart/form-data; boundary=x"),
+            digest.as_str(),
+        ),
+        ("/v1/keys/rel/sign", None, digest.as_str()),
+        (
+            "/v1/keys",
+            Some("text/plain"),
+            r#"{"key_id":"csrf","threshold":2}"#,
+        ),
+        (
+            "/v1/keys/rel/reshare",
+            Some("text/plain"),
+            r#"{"parties":[],"threshold":2}"#,
+        ),
+        (
+            "/v1/keys/rel/refresh",
+            Some("application/x-www-form-urlencoded"),
+            "",
+        ),
+        ("/api/v1/sign/state", Some("text/plain"), batch),
+        (
+            "/v1/keys/rel/sign",
+            Some("application/jsonx"),
+            digest.as_str(),
+        ),
+    ] {
+        let (s, v) = call(&net, typed(uri, ct, body)).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{uri} {ct:?} {v}");
+        assert_eq!(shape(&v), "bad_request");
+    }
+    for i in 0..3 {
+        assert!(
+            net.received(super::addr(i), |_| true).is_empty(),
+            "no node was asked"
+        );
+    }
+    // JSON, with parameters and in any case, is read (and here fails on its content, not type).
+    for ct in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+    ] {
+        let (s, v) = call(&net, typed("/v1/keys", Some(ct), "{")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{ct} {v}");
+    }
+    // Reads that carry no body need no type.
+    let (s, _) = call(&net, get("/v1/keys/rel")).await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -7,6 +7,7 @@
 mod api;
 mod disconnects;
 mod late_answers;
+mod listener;
 mod refusals;
 mod reshare_commit;
 mod runtime;
@@ -87,6 +88,16 @@ pub(crate) struct Net1 {
 impl Net {
     /// `n` members; timeouts in seconds (prepare, protocol).
     pub(crate) fn new(n: usize, prepare_secs: u64, run_secs: u64) -> Net {
+        Net::with_http(n, prepare_secs, run_secs, Default::default())
+    }
+
+    /// As [`Net::new`], with these listener limits.
+    pub(crate) fn with_http(
+        n: usize,
+        prepare_secs: u64,
+        run_secs: u64,
+        http: crate::config::HttpLimits,
+    ) -> Net {
         let dir = TempDir::new();
         let members: Vec<Address> = (0..n).map(addr).collect();
         let config = ManagerConfig {
@@ -110,6 +121,7 @@ impl Net {
                 handshake_secs: 1,
                 prepare_per_1000_roots_secs: 3,
             },
+            http,
         };
         let registry = Registry::open(&dir.path().join("keys.redb")).unwrap();
         let oplog = OperationLog::open(dir.path().join("operations.redb")).unwrap();
@@ -292,7 +304,10 @@ pub(crate) fn honest(n: &Net1, m: &ManagerMsg) -> Vec<Act> {
             .to_vec(),
     );
     let reply = match m.clone() {
-        ManagerMsg::AuxInfoPrepare { session_id, .. } => NodeMsg::AuxInfoReady { session_id },
+        ManagerMsg::AuxInfoPrepare { session_id, .. } => NodeMsg::AuxInfoReady {
+            session_id,
+            test_primes: false,
+        },
         ManagerMsg::AuxInfoStart { session_id, .. } => NodeMsg::AuxInfoFinish {
             session_id,
             result: Ok(()),

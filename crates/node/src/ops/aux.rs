@@ -38,7 +38,10 @@ pub(crate) fn prepare(inner: &Inner, session_id: Bytes32, members: Vec<Address>)
     inner
         .sessions
         .prepare(session_id, Prepared::Aux { members });
-    NodeMsg::AuxInfoReady { session_id }
+    NodeMsg::AuxInfoReady {
+        session_id,
+        test_primes: inner.config.insecure_test_primes,
+    }
 }
 
 /// Whether this node can take part in an aux-info generation now (primes at hand).
@@ -112,6 +115,7 @@ pub(crate) async fn start(
         cohort_engine::aux::aux_info_gen(&binding, &me, primes, incoming, outgoing).await
     })
     .await?;
+    refuse_test_primes(inner.config.insecure_test_primes, &aux)?;
     let bytes = aux.to_bytes().map_err(errors::engine)?;
     inner
         .store
@@ -195,4 +199,45 @@ pub(crate) async fn for_resharing(
         .map_err(errors::store)?;
     tracing::info!("fresh aux info staged for the new sharing");
     Ok(aux)
+}
+
+/// A node that does not use the public test primes keeps no aux info in which any member's
+/// Paillier modulus is made of them (its own check on the finished aux info, whatever any
+/// member or the manager announced): such a member's nonce shares are readable by anyone.
+pub(crate) fn refuse_test_primes(
+    uses_test_primes: bool,
+    aux: &cohort_engine::AuxInfo,
+) -> Result<(), ErrorBody> {
+    if uses_test_primes {
+        return Ok(());
+    }
+    let tainted = aux.members_with_test_primes();
+    if tainted.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = tainted.iter().map(|p| p.to_hex()).collect();
+    tracing::error!(members = ?names, "aux info refused: members use the public test primes");
+    Err(err(
+        ErrorCode::BadRequest,
+        format!(
+            "aux info refused: {} use the public INSECURE test primes, and this node does not",
+            names.join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use cohort_engine::PartyId;
+
+    #[test]
+    fn a_node_without_test_primes_refuses_aux_info_made_with_them() {
+        let members: Vec<PartyId> = (0..3u8).map(|i| PartyId([i + 1; 20])).collect();
+        let auxes = cohort_engine::insecure_fixture::trusted_aux(&members).unwrap();
+        let e = super::refuse_test_primes(false, &auxes[0]).unwrap_err();
+        assert!(e.message.contains("test primes"), "{}", e.message);
+        assert!(e.message.contains(&members[2].to_hex()), "{}", e.message);
+        // A devnet node (itself on the fixture) takes it.
+        assert!(super::refuse_test_primes(true, &auxes[1]).is_ok());
+    }
 }
