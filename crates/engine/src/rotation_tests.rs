@@ -46,7 +46,7 @@ async fn party0_g_and_gamma(shares: &[KeyShare]) -> (Integer, Point<Curve>) {
         &sign_params(&digest),
     )
     .unwrap();
-    let seen: Arc<Mutex<(Option<Integer>, Option<Point<Curve>>)>> = Arc::default();
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let s = seen.clone();
     let tap: sim::Tap = Arc::new(move |from, _to, bytes: &mut Vec<u8>| {
         if from == 0
@@ -75,6 +75,9 @@ async fn party0_g_and_gamma(shares: &[KeyShare]) -> (Integer, Point<Curve>) {
     (s.0.clone().unwrap(), s.1.unwrap())
 }
 
+/// What the tap saw of party 0: its Paillier ciphertext G and its point Γ.
+type Seen = (Option<Integer>, Option<Point<Curve>>);
+
 /// Whether the Paillier secret (p, q) decrypts `c` to the discrete log of `gamma`.
 fn decrypts(aux: &AuxInfo, c: &Integer, gamma: &Point<Curve>) -> bool {
     let (p, q) = (&aux.inner.p, &aux.inner.q);
@@ -85,11 +88,11 @@ fn decrypts(aux: &AuxInfo, c: &Integer, gamma: &Point<Curve>) -> bool {
     let Ok(u) = c.clone().pow_mod(&phi, &nn) else {
         return false;
     };
-    let l = Integer::from(u - 1u32) / &n;
+    let l = (u - 1u32) / &n;
     let Ok(inv) = phi.invert(&n) else {
         return false;
     };
-    let m = Integer::from(l * inv) % &n;
+    let m = (l * inv) % &n;
     // γ is encrypted as a signed integer: take the centred representative.
     let half = Integer::from(&n >> 1);
     let m = if m > half { m - &n } else { m };
