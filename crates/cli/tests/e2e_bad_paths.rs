@@ -355,8 +355,10 @@ async fn strangers_garbage_and_wrong_passphrases_are_refused() {
         .post("/v1/keys", json!({ "key_id": "crash", "threshold": 2 }))
         .await;
     assert!(s >= 400, "{ans}");
-    let culprits: Vec<String> = serde_json::from_value(ans["error"]["culprits"].clone()).unwrap();
-    assert!(culprits.iter().any(|c| c.to_lowercase() == victim), "{ans}");
+    // It left: absent, never a culprit (culprits come only from the nodes' own engine checks).
+    let absent: Vec<String> = serde_json::from_value(ans["error"]["absent"].clone()).unwrap();
+    assert!(absent.iter().any(|c| c.to_lowercase() == victim), "{ans}");
+    assert!(ans["error"].get("culprits").is_none(), "{ans}");
     net.wait_connected(2).await;
     let (s, _) = net.get("/v1/keys/crash").await;
     assert_eq!(s, 404, "a failed keygen leaves no key behind");
