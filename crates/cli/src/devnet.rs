@@ -169,6 +169,7 @@ impl Cluster {
                 l2: Default::default(),
                 timeouts: Default::default(),
                 deletes: Default::default(),
+                l1: None,
             });
         }
         let mut members = Vec::new();
@@ -207,6 +208,7 @@ impl Cluster {
             oplog_retention: 1_000_000,
             timeouts: Default::default(),
             http: Default::default(),
+            l1: None,
         };
         std::fs::create_dir_all(&manager.data_dir)?;
         let manager_config = manager.data_dir.join("manager.toml");

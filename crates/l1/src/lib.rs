@@ -24,6 +24,7 @@ pub mod provider;
 pub mod retry;
 pub mod revert;
 pub mod sender;
+pub mod settings;
 
 pub use cursor::Cursor;
 pub use error::{L1Error, SendError};
@@ -32,6 +33,7 @@ pub use follower::{Batch, Consumer, Follower, FollowerConfig};
 pub use provider::{L1Provider, ProviderConfig};
 pub use retry::RetryPolicy;
 pub use sender::{Sender, SenderConfig, Sent, TxRequest};
+pub use settings::L1Settings;
 
 pub use digests::{
     FraudSlash, LivenessSlash, SlashMsg, cohort_domain, mantle_slash_digest, rollback_digest,

@@ -296,8 +296,10 @@ impl ApiError {
             | ErrorCode::KeyExists
             | ErrorCode::JournalConflict
             | ErrorCode::Replayed => StatusCode::CONFLICT,
-            ErrorCode::KeyNotReady | ErrorCode::ContentRejected => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::L2Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::KeyNotReady | ErrorCode::ContentRejected | ErrorCode::L1Refused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::L2Unavailable | ErrorCode::L1Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotEnoughParties | ErrorCode::AuxMissing => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::ProtocolFailed | ErrorCode::PresignatureRefused => StatusCode::BAD_GATEWAY,

@@ -107,6 +107,10 @@ pub struct ManagerConfig {
     /// Header and body read timeouts and the connection limit of the listener (`[http]`).
     #[serde(default)]
     pub http: HttpLimits,
+    /// L1 mode (`[l1]`): membership, elections and the state key come from L1's contracts.
+    /// Default none: membership from `members`, keys driven by the API (l1-spec §3.6).
+    #[serde(default)]
+    pub l1: Option<cohort_l1::L1Settings>,
 }
 
 fn default_listen() -> String {

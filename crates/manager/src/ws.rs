@@ -119,6 +119,7 @@ pub(crate) async fn serve(state: Arc<State>, mut socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let welcome = encode(ManagerMsg::Welcome {
         members: state.config.members.clone(),
+        peers: Vec::new(),
         signature: HexBytes(proof.to_vec()),
     });
     if sink.send(Message::Text(welcome.into())).await.is_err() {

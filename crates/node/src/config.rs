@@ -156,6 +156,10 @@ pub struct NodeConfig {
     /// How deleted keys are kept and erased.
     #[serde(default)]
     pub deletes: DeleteSettings,
+    /// L1 mode (`[l1]`): the node takes part in the lifecycle of L1-bound keys only as its own
+    /// view of L1 allows (l1-spec §3.5). Default none.
+    #[serde(default)]
+    pub l1: Option<cohort_l1::L1Settings>,
 }
 
 /// Deletes are two-step: a deleted key's share is tombstoned (kept sealed, refused for every

@@ -27,7 +27,9 @@ fn reshare_kind(spec: &ReshareSpec) -> OpKind {
 fn sign_kind(context: &SignContext) -> OpKind {
     match context {
         SignContext::Digest => OpKind::Sign,
-        SignContext::StateBatch { .. } | SignContext::Rollback { .. } => OpKind::SignState,
+        SignContext::StateBatch { .. }
+        | SignContext::Rollback { .. }
+        | SignContext::ChallengeRollback { .. } => OpKind::SignState,
     }
 }
 
@@ -121,6 +123,8 @@ pub(crate) async fn answers(inner: &Arc<Inner>, msg: ManagerMsg) -> Vec<NodeMsg>
             key_id,
             threshold,
             parties,
+            // Checked against the node's own L1 view in L1 mode (l1-spec §3.5.2).
+            election: _,
         } => vec![keygen::prepare(
             inner, session_id, key_id, threshold, parties,
         )],

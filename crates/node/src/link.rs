@@ -154,6 +154,7 @@ where
         nonce: node_nonce,
         signature: HexBytes(sig.to_vec()),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        listen_addrs: Vec::new(),
     })))
     .await
     .map_err(|e| e.to_string())?;

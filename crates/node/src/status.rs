@@ -39,6 +39,7 @@ pub(crate) fn status(inner: &Inner) -> NodeMsg {
         keys,
         primes_ready,
         tombstoned,
+        l1: None,
     }
 }
 

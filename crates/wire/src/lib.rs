@@ -9,6 +9,7 @@
 
 mod ack;
 mod committee;
+mod election;
 mod hex_types;
 mod key_id;
 mod messages;
@@ -17,6 +18,7 @@ mod peer;
 
 pub use ack::{ReshareAck, reshare_ack_digest};
 pub use committee::{Committee, CommitteeError};
+pub use election::{ElectionRef, ElectionTx, NodeL1Status, PeerInfo};
 pub use hex_types::{Address, Bytes32, HexBytes};
 pub use key_id::{KeyId, KeyIdError};
 pub use messages::*;

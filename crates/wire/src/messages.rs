@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ack::ReshareAck;
+use crate::election::{ElectionRef, NodeL1Status, PeerInfo};
 use crate::hex_types::{Address, Bytes32, HexBytes};
 use crate::key_id::KeyId;
 
@@ -46,6 +47,12 @@ pub enum ErrorCode {
     PresignatureRefused,
     /// The key was deleted on this node (its share is tombstoned until erased).
     KeyDeleted,
+    /// The node's own view of L1 does not allow this (not elected, another committee or
+    /// threshold, a banned party, a key L1 has not retired, a rollback without L1 evidence); the
+    /// message says what L1 says.
+    L1Refused,
+    /// The node cannot read L1 (or has not scanned far enough) to check this.
+    L1Unavailable,
     /// Anything else (a bug or a local failure).
     Internal,
 }
@@ -113,6 +120,17 @@ pub enum SignContext {
         /// First block to roll back.
         start_block: u64,
     },
+    /// Mantle's `type: 1` rollback after a won challenge (l1-spec §3.5.7): the digest is
+    /// `keccak256(abi.encode(uint256 start_block))`; nodes approve only when the Challenge
+    /// contract says the challenger won, the rollback is not done and `start_block` matches.
+    ChallengeRollback {
+        /// First block to roll back.
+        start_block: u64,
+        /// Index of the first state-chain element of the challenged batch.
+        offset_starts_at_index: u64,
+        /// The Challenge contract.
+        challenge: Address,
+    },
 }
 
 /// A resharing (or refresh) of one key, as every participant must see it.
@@ -135,6 +153,10 @@ pub struct ReshareSpec {
     /// Old holders that deal; empty in prepare, exactly chosen in start.
     #[serde(default)]
     pub dealers: Vec<Address>,
+    /// The L1 election this resharing carries out (a re-election that keeps the group key);
+    /// `None` for keys that are not L1-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election: Option<ElectionRef>,
 }
 
 /// Messages from the manager to a node.
@@ -153,6 +175,10 @@ pub enum ManagerMsg {
     Welcome {
         /// Current cohort membership.
         members: Vec<Address>,
+        /// How to reach the members over libp2p (from their `Hello`); not covered by the
+        /// signature — the peer ids are self-certifying and nodes check them against L1.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        peers: Vec<PeerInfo>,
         /// 65-byte r‖s‖v signature by the manager's key over
         /// [`manager_auth_digest`](crate::manager_auth_digest): the node obeys no frame of a
         /// link whose welcome does not verify against its pin.
@@ -187,6 +213,9 @@ pub enum ManagerMsg {
         threshold: u16,
         /// All n parties, in share order.
         parties: Vec<Address>,
+        /// The L1 election this keygen carries out; `None` for keys that are not L1-bound.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        election: Option<ElectionRef>,
     },
     /// Phase 2 of keygen: run the protocol with exactly these parties.
     KeyGenStart {
@@ -330,6 +359,9 @@ pub enum NodeMsg {
         signature: HexBytes,
         /// Node software version.
         version: String,
+        /// libp2p multiaddrs the node listens on, handed to the other members in `Welcome`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listen_addrs: Vec<String>,
     },
     /// The node's state, sent after welcome and whenever it changes.
     Status {
@@ -345,6 +377,9 @@ pub enum NodeMsg {
         /// every use) until their retention ends and they are erased.
         #[serde(default)]
         tombstoned: Vec<KeyId>,
+        /// The node's L1 view, in L1 mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        l1: Option<NodeL1Status>,
     },
     /// Ready for aux-info generation.
     AuxInfoReady {

@@ -112,6 +112,8 @@ impl ErrorCode {
             ErrorCode::Replayed => "replayed",
             ErrorCode::PresignatureRefused => "presignature_refused",
             ErrorCode::KeyDeleted => "key_deleted",
+            ErrorCode::L1Refused => "l1_refused",
+            ErrorCode::L1Unavailable => "l1_unavailable",
             ErrorCode::Internal => "internal",
         }
     }

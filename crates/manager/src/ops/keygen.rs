@@ -86,6 +86,7 @@ async fn run(
                 key_id: key_id.clone(),
                 threshold,
                 parties: parties.clone(),
+                election: None,
             },
             Instant::now() + secs(timeouts.prepare_secs),
             |_| false,

@@ -91,6 +91,7 @@ async fn run(
         new_threshold,
         public_key: key.public_key.clone(),
         dealers: Vec::new(),
+        election: None,
     };
     op.record.context = Some(serde_json::json!({
         "old_parties": key.parties,

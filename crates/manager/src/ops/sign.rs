@@ -88,7 +88,9 @@ async fn attempt(
         tracing::warn!(error = %e.error.message, "aux-info generation failed");
     }
     let kind = match context {
-        SignContext::StateBatch { .. } | SignContext::Rollback { .. } => OpKind::SignState,
+        SignContext::StateBatch { .. }
+        | SignContext::Rollback { .. }
+        | SignContext::ChallengeRollback { .. } => OpKind::SignState,
         SignContext::Digest => OpKind::Sign,
     };
     let mut op = Op::new(state, kind, key_id, key.parties.clone());

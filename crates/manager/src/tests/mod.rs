@@ -122,6 +122,7 @@ impl Net {
                 prepare_per_1000_roots_secs: 3,
             },
             http,
+            l1: None,
         };
         let registry = Registry::open(&dir.path().join("keys.redb")).unwrap();
         let oplog = OperationLog::open(dir.path().join("operations.redb")).unwrap();
@@ -241,6 +242,7 @@ impl Net {
                 keys: 0,
                 primes_ready: 0,
                 tombstoned: Vec::new(),
+                l1: None,
             },
         );
     }

@@ -146,6 +146,13 @@ pub(crate) async fn check_content(
                 "a rollback is only signed after disagreeing with a batch",
             ));
         }
+        SignContext::ChallengeRollback { .. } => {
+            // Needs the node's own L1 view of the Challenge contract (l1-spec §3.5.7).
+            return Verdict::Refuse(err(
+                ErrorCode::L1Refused,
+                "a challenge rollback needs L1 evidence this node does not check yet",
+            ));
+        }
         SignContext::StateBatch {
             start_block,
             offset_starts_at_index,

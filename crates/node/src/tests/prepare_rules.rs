@@ -15,6 +15,7 @@ fn keygen_prepare(s: u8, k: &str, threshold: u16, parties: Vec<Address>) -> Mana
         key_id: key(k),
         threshold,
         parties,
+        election: None,
     }
 }
 
@@ -299,6 +300,7 @@ fn spec(old: Vec<Address>, new: Vec<Address>, new_t: u16) -> ReshareSpec {
         new_threshold: new_t,
         public_key: HexBytes(vec![4; 65]),
         dealers: Vec::new(),
+        election: None,
     }
 }
 

@@ -250,6 +250,7 @@ fn spec() -> ReshareSpec {
         new_threshold: 3,
         public_key: HexBytes(vec![4; 65]),
         dealers: Vec::new(),
+        election: None,
     }
 }
 
